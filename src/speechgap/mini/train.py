@@ -1,9 +1,11 @@
 """Train the mini zoo: a base text LM, then Qwen2-Audio speech LLMs on top of it (full and LoRA).
 
 The Ke-SpeechChat recipe in miniature (methods.md §4): synthetic questions → multi-speaker TTS → a speech
-LLM whose language model starts from a text LM. Stage 1 trains the base LM (``Qwen2ForCausalLM``) on the
-text questions. Stage 2 builds ``Qwen2AudioForConditionalGeneration`` with that LM and a fresh encoder +
-projector, and trains on spoken questions → the answer (the correct option's word), with an ASR-style auxiliary task (audio +
+LLM whose language model starts from a text LM and whose audio encoder starts from a speech recogniser.
+Stage 1 trains the base LM (``Qwen2ForCausalLM``) on the text questions. Stage 1b pretrains the audio
+encoder on the training clips with CTC over the closed vocabulary (:mod:`speechgap.mini.encoder`; real
+Qwen2-Audio's encoder starts from Whisper's). Stage 2 builds ``Qwen2AudioForConditionalGeneration`` with
+that LM, that encoder and a fresh projector, and trains on spoken questions → the answer (the correct option's word), with an ASR-style auxiliary task (audio +
 "Repeat the question." → the transcript) and a share of text questions; variant ``full`` updates the LM,
 variant ``lora`` freezes it and trains LoRA adapters on its attention projections (merged into the weights
 when saved), as in paper 1 (methods.md §1). Every checkpoint is a ``save_pretrained`` folder with
@@ -36,6 +38,7 @@ from speechgap.mini.architecture import (
     speech_config,
 )
 from speechgap.mini.architecture import text_config as make_text_config
+from speechgap.mini.encoder import EncoderSettings, PretrainedEncoder, ctc_targets, pretrain_encoder
 from speechgap.mini.questions import LETTERS, MiniQuestion, generate_questions, match_question
 from speechgap.mini.speech import (
     RATES,
@@ -63,6 +66,8 @@ class TrainSettings:
         text_mix: examples per stage-1 batch from each text task (:func:`text_task_examples`).
         text_eval_every, text_stop_accuracy: stage 1 evaluates on dev every so many steps and stops
             once the dev text accuracy reaches ``text_stop_accuracy``.
+        encoder: stage 1b, the audio encoder's CTC pretraining (:class:`EncoderSettings`;
+            ``steps=0`` starts the speech LLMs from a random encoder, as before this stage existed).
         speech_steps, speech_batch, speech_lr, lm_lr: stage 2 per variant; ``speech_lr`` for the
             encoder, projector and LoRA weights, ``lm_lr`` for the LM in the full variant.
         asr_share: share of speech examples given the ASR auxiliary task instead of the answer task.
@@ -81,6 +86,7 @@ class TrainSettings:
     text_lr: float = 1e-3
     text_eval_every: int = 250
     text_stop_accuracy: float = 0.96
+    encoder: EncoderSettings = field(default_factory=EncoderSettings)
     speech_steps: int = 3000
     speech_batch: int = 16
     speech_lr: float = 1.5e-3
@@ -389,14 +395,17 @@ def train_text_lm(
     return model, steps
 
 
-def build_speech_llm(processor, base_lm, settings: TrainSettings):
-    """``Qwen2AudioForConditionalGeneration``: the base LM's weights + a fresh encoder and projector."""
+def build_speech_llm(processor, base_lm, settings: TrainSettings, encoder: PretrainedEncoder | None = None):
+    """``Qwen2AudioForConditionalGeneration``: the base LM's weights, the pretrained encoder (a fresh one
+    when ``encoder`` is None) and a fresh projector."""
     from transformers import Qwen2AudioForConditionalGeneration
 
     torch.manual_seed(settings.seed + 2)
     model = Qwen2AudioForConditionalGeneration(speech_config(settings.architecture, processor.tokenizer))
     model.model.language_model.load_state_dict(base_lm.model.state_dict())
     model.lm_head.load_state_dict(base_lm.lm_head.state_dict())
+    if encoder is not None:
+        model.model.audio_tower.load_state_dict(encoder.audio_tower)
     return model
 
 
@@ -432,11 +441,12 @@ def train_speech_llm(
     settings: TrainSettings,
     log: TrainLog,
     on_checkpoint,
+    encoder: PretrainedEncoder | None = None,
 ) -> None:
     """Stage 2 for one variant; calls ``on_checkpoint(plain_model, step)`` at each checkpoint step."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    model = build_speech_llm(processor, base_lm, settings)
+    model = build_speech_llm(processor, base_lm, settings, encoder)
     if variant == "lora":
         model = _lora_wrap(model, settings)
         params = [p for p in model.parameters() if p.requires_grad]
@@ -584,12 +594,73 @@ def _is_complete(folder: Path) -> bool:
     return (folder / INFO_FILE).exists() and (folder / "model.safetensors").exists()
 
 
+ENCODER_WEIGHTS = "encoder.safetensors"
+
+
+def encoder_stage(
+    folder: Path, processor, data: ZooData, settings: TrainSettings, log: TrainLog
+) -> PretrainedEncoder:
+    """Stage 1b: the CTC-pretrained audio encoder, trained once and kept in ``folder`` for a rerun.
+
+    ``folder`` holds ``encoder.safetensors`` (``audio_tower.*``: the encoder, ``ctc_head.*``: the CTC head)
+    and ``speechgap_mini.json`` (steps, word error rates, seconds, settings, provenance).
+    """
+    from safetensors.torch import load_file, save_file
+    from transformers.models.qwen2_audio.modeling_qwen2_audio import Qwen2AudioEncoder
+
+    if (folder / INFO_FILE).exists() and (folder / ENCODER_WEIGHTS).exists():
+        info = json.loads((folder / INFO_FILE).read_text())["encoder"]
+        weights = load_file(str(folder / ENCODER_WEIGHTS))
+        return PretrainedEncoder(
+            audio_tower={
+                k[len("audio_tower.") :]: v for k, v in weights.items() if k.startswith("audio_tower.")
+            },
+            head={k[len("ctc_head.") :]: v for k, v in weights.items() if k.startswith("ctc_head.")},
+            steps=info["steps"],
+            word_error_rate=info["word_error_rate"],
+            seconds=info["seconds"],
+        )
+    torch.manual_seed(settings.seed + 5)
+    audio_tower = Qwen2AudioEncoder(speech_config(settings.architecture, processor.tokenizer).audio_config)
+    train = [
+        (example.features, example.feature_mask, ctc_targets(question))
+        for example, question in zip(data.speech_answer, data.questions["train"], strict=False)
+    ]
+    held_out = {
+        split: (
+            [(item.features, item.feature_mask) for item in items],
+            [ctc_targets(i.question) for i in items],
+        )
+        for split, items in (("dev", data.speech_dev), ("test", data.speech_test))
+    }
+    encoder = pretrain_encoder(
+        audio_tower, train, held_out, settings.encoder, seed=settings.seed + 5, log=log
+    )
+    staging = folder.with_name(folder.name + ".tmp")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    tensors = {f"audio_tower.{k}": v.contiguous() for k, v in encoder.audio_tower.items()}
+    tensors.update({f"ctc_head.{k}": v.contiguous() for k, v in encoder.head.items()})
+    save_file(tensors, str(staging / ENCODER_WEIGHTS))
+    atomic_write_json(
+        staging / INFO_FILE,
+        {"seed": settings.seed, "encoder": encoder.describe(), "provenance": _prov(settings, data)},
+    )
+    if folder.exists():
+        shutil.rmtree(folder)
+    staging.rename(folder)
+    return encoder
+
+
 def train_zoo(out_dir: str | Path, settings: TrainSettings | None = None) -> dict[str, Any]:
     """Train the base LM and both speech LLM variants; write every checkpoint under ``out_dir``.
 
-    Layout: ``out_dir/base_lm``, ``out_dir/full-step{N}``, ``out_dir/lora-step{N}``, ``out_dir/zoo.json``
-    (one entry per checkpoint with its metrics) and ``out_dir/train_log.jsonl``. A rerun after a crash
-    keeps finished stages (base LM; a variant whose last checkpoint exists) and redoes the rest.
+    Layout: ``out_dir/base_lm``, ``out_dir/encoder`` (the CTC-pretrained audio encoder, not a model
+    checkpoint), ``out_dir/full-step{N}``, ``out_dir/lora-step{N}``, ``out_dir/zoo.json`` (one entry per
+    checkpoint with its metrics, and the encoder's word error rates) and ``out_dir/train_log.jsonl``. A
+    rerun after a crash keeps finished stages (base LM; encoder; a variant whose last checkpoint exists) and
+    redoes the rest.
 
     Returns:
         the ``zoo.json`` record.
@@ -630,6 +701,10 @@ def train_zoo(out_dir: str | Path, settings: TrainSettings | None = None) -> dic
         )
         entries.append(entry)
 
+    encoder = None
+    if settings.encoder.steps:
+        encoder = encoder_stage(out_dir / "encoder", processor, data, settings, log)
+
     for variant in VARIANTS:
         last = out_dir / f"{variant}-step{settings.speech_steps}"
         names = [
@@ -669,6 +744,7 @@ def train_zoo(out_dir: str | Path, settings: TrainSettings | None = None) -> dic
             settings,
             log,
             on_checkpoint,
+            encoder,
         )
 
     zoo = {
@@ -678,6 +754,7 @@ def train_zoo(out_dir: str | Path, settings: TrainSettings | None = None) -> dic
             key=lambda e: (e["speech_dev_accuracy"], e["variant"] == "full"),
         )["name"],
         "checkpoints": entries,
+        "encoder": None if encoder is None else encoder.describe(),
         "total_seconds": round(time.time() - started, 1),
         "provenance": _prov(settings, data),
     }
