@@ -7,6 +7,7 @@ import json
 import pytest
 from safetensors.numpy import load_file
 
+from speechgap.mini.encoder import EncoderSettings
 from speechgap.mini.train import TrainSettings, train_zoo
 
 
@@ -22,6 +23,7 @@ def _tiny_settings(seed: int = 0) -> TrainSettings:
         text_per_batch=2,
         checkpoints=2,
         eval_limit=6,
+        encoder=EncoderSettings(steps=3, batch=4, eval_every=2),
     )
 
 
@@ -48,9 +50,55 @@ def test_zoo_layout_and_records(zoo_dir):
     assert all(r["loss"] > 0 for r in log if "loss" in r)
 
 
+def test_speech_llms_start_from_the_pretrained_encoder(zoo_dir):
+    zoo = json.loads((zoo_dir / "zoo.json").read_text())
+    assert zoo["encoder"]["steps"] == 3
+    assert set(zoo["encoder"]["word_error_rate"]) == {"dev", "test"}
+    log = [json.loads(line) for line in (zoo_dir / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if r["stage"] == "encoder-eval"] == [2, 3]
+    encoder = load_file(str(zoo_dir / "encoder" / "encoder.safetensors"))
+    assert any(key.startswith("ctc_head.") for key in encoder)
+    for name in ("full-step1", "lora-step1"):
+        speech = load_file(str(zoo_dir / name / "model.safetensors"))
+        assert not any("ctc" in key for key in speech)  # the CTC head is never part of a speech LLM
+    # both variants start from the pretrained encoder: its positional table is frozen (never trained) and
+    # randomly initialised per seed, so equal tables mean the pretrained encoder was loaded
+    key = "audio_tower.embed_positions.weight"
+    full = load_file(str(zoo_dir / "full-step1" / "model.safetensors"))
+    lora = load_file(str(zoo_dir / "lora-step1" / "model.safetensors"))
+    assert (full[key] == encoder[key]).all() and (lora[key] == encoder[key]).all()
+    # ... while the rest of the encoder goes on training in both variants
+    conv = "audio_tower.conv1.weight"
+    assert not (full[conv] == encoder[conv]).all() and not (lora[conv] == encoder[conv]).all()
+
+
+def test_rerun_resumes_the_finished_encoder(zoo_dir, tmp_path):
+    from speechgap.mini.architecture import build_processor
+    from speechgap.mini.train import build_data, encoder_stage
+
+    settings = _tiny_settings()
+    processor = build_processor(settings.architecture)
+    data = build_data(processor, settings, zoo_dir / "speech")
+    before = (zoo_dir / "encoder" / "encoder.safetensors").stat().st_mtime_ns
+
+    class NoLog:
+        def write(self, **record):
+            raise AssertionError("a finished encoder must not be trained again")
+
+    encoder = encoder_stage(zoo_dir / "encoder", processor, data, settings, NoLog())
+    assert (zoo_dir / "encoder" / "encoder.safetensors").stat().st_mtime_ns == before
+    saved = load_file(str(zoo_dir / "encoder" / "encoder.safetensors"))
+    assert all(
+        (encoder.audio_tower[k].numpy() == saved["audio_tower." + k]).all() for k in encoder.audio_tower
+    )
+
+
 def test_training_is_deterministic_for_a_seed(zoo_dir, tmp_path):
     again = tmp_path / "again"
     train_zoo(again, _tiny_settings())
+    encoder_first = load_file(str(zoo_dir / "encoder" / "encoder.safetensors"))
+    encoder_second = load_file(str(again / "encoder" / "encoder.safetensors"))
+    assert all((encoder_first[key] == encoder_second[key]).all() for key in encoder_first)
     for name in ("base_lm", "full-step2", "lora-step2"):
         first = load_file(str(zoo_dir / name / "model.safetensors"))
         second = load_file(str(again / name / "model.safetensors"))

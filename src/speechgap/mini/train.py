@@ -418,9 +418,16 @@ def _lora_wrap(model, settings: TrainSettings):
         lora_dropout=0.0,
         target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)",
     )
+    # the encoder and projector keep training beside the adapters; what the model itself keeps frozen
+    # (the encoder's positional table, as in Qwen2-Audio) stays frozen
+    trainable = {
+        name
+        for name, param in model.named_parameters()
+        if param.requires_grad and ("audio_tower" in name or "multi_modal_projector" in name)
+    }
     wrapped = get_peft_model(model, config)
-    for name, param in wrapped.named_parameters():
-        if "audio_tower" in name or "multi_modal_projector" in name:
+    for name, param in wrapped.get_base_model().named_parameters():
+        if name in trainable:
             param.requires_grad = True
     return wrapped
 
