@@ -155,6 +155,28 @@ def test_minibatch_accumulation_equals_full_computation(accumulate, debiased):
     np.testing.assert_allclose(accumulator.compute(), full, rtol=1e-9, atol=1e-11)
 
 
+@pytest.mark.parametrize("accumulate", ["feature", "rows"])
+@pytest.mark.parametrize("debiased", [False, True])
+def test_accumulator_state_survives_a_save_and_reload(accumulate, debiased, tmp_path):
+    """Stopped half way, written with np.savez, reloaded without pickle and continued: the same matrix."""
+    xs, ys = layered_pair(13, 40, 3, 6, 2, 5, offset=50.0)
+    first = CrossLayerCKA(debiased=debiased, accumulate=accumulate)
+    first.update(xs[:, :17], ys[:, :17])
+    np.savez(tmp_path / "state.npz", **first.state_dict())
+    with np.load(tmp_path / "state.npz", allow_pickle=False) as saved:
+        resumed = CrossLayerCKA.from_state({key: saved[key] for key in saved.files})
+    assert (resumed.n_rows, resumed.accumulate, resumed.debiased) == (17, accumulate, debiased)
+    resumed.update(xs[:, 17:], ys[:, 17:])
+    np.testing.assert_allclose(
+        resumed.compute(), cross_layer_cka(xs, ys, debiased=debiased), rtol=1e-9, atol=1e-11
+    )
+    empty = CrossLayerCKA.from_state(CrossLayerCKA(debiased=debiased).state_dict())
+    with pytest.raises(ConfigError, match="no batch"):
+        empty.compute()
+    with pytest.raises(ConfigError, match="no 'meta' entry"):
+        CrossLayerCKA.from_state({})
+
+
 def test_accumulator_auto_falls_back_to_rows_and_checks_batches():
     xs, ys = layered_pair(11, 20, 2, 6, 2, 5)
     accumulator = CrossLayerCKA(max_bytes=100)

@@ -366,53 +366,21 @@ def _read_eval(eval_dir: str | Path, ids: Sequence[str]) -> dict[tuple[str, str]
 
 
 def _save_cka_state(path: Path, accumulator: CrossLayerCKA, ids: list[str]) -> None:
-    """The accumulator's sums (or rows) as float64/float32 arrays in an .npz, written atomically (no pickle)."""
-    arrays: dict[str, np.ndarray] = {
-        "ids": np.array(ids, dtype=str),
-        "meta": np.array(
-            json.dumps(
-                {
-                    "n_rows": accumulator.n_rows,
-                    "accumulate": accumulator.accumulate,
-                    "debiased": accumulator.debiased,
-                    "shape": accumulator._shape,
-                }
-            )
-        ),
-    }
-    if accumulator._shape is not None:
-        if accumulator.accumulate == "rows":
-            arrays["rows_x"] = np.concatenate(accumulator._rows_x, axis=1)
-            arrays["rows_y"] = np.concatenate(accumulator._rows_y, axis=1)
-        else:
-            for name, value in vars(accumulator).items():
-                if isinstance(value, np.ndarray):
-                    arrays["state" + name] = value
+    """The accumulator's sums (or rows) and the ids they cover, in an .npz written atomically (no pickle)."""
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, ids=np.array(ids, dtype=str), **accumulator.state_dict())
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def _load_cka_state(path: Path, settings: AnalysisSettings) -> tuple[CrossLayerCKA, list[str]]:
-    accumulator = CrossLayerCKA(debiased=settings.debiased, max_bytes=settings.cka_max_bytes)
     if not path.is_file():
-        return accumulator, []
+        return CrossLayerCKA(debiased=settings.debiased, max_bytes=settings.cka_max_bytes), []
     with np.load(path, allow_pickle=False) as saved:
-        meta = json.loads(str(saved["meta"]))
+        state = {key: saved[key] for key in saved.files if key != "ids"}
         ids = [str(sid) for sid in saved["ids"]]
-        if meta["debiased"] != settings.debiased:
-            raise ConfigError(f"{path}: the saved CKA state has debiased={meta['debiased']}")
-        accumulator.n_rows = int(meta["n_rows"])
-        accumulator.accumulate = meta["accumulate"]
-        if meta["shape"] is not None:
-            accumulator._shape = tuple(meta["shape"])
-            if accumulator.accumulate == "rows":
-                accumulator._rows_x = [saved["rows_x"]]
-                accumulator._rows_y = [saved["rows_y"]]
-            else:
-                for key in saved.files:
-                    if key.startswith("state_"):
-                        setattr(accumulator, key[len("state") :], saved[key])
+    accumulator = CrossLayerCKA.from_state(state, max_bytes=settings.cka_max_bytes)
+    if accumulator.debiased != settings.debiased:
+        raise ConfigError(f"{path}: the saved CKA state has debiased={accumulator.debiased}")
     return accumulator, ids
 
 

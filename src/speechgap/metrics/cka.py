@@ -16,6 +16,7 @@ mutual nearest-neighbour alignment of the platonic-representation work (Huh et a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -416,6 +417,49 @@ class CrossLayerCKA:
         self._y_weighted_a += np.einsum("mid,li->mld", y, a)
         self._x_weighted_a += np.einsum("lid,li->ld", x, a)
         self._y_weighted_b += np.einsum("mid,mi->md", y, b)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Everything accumulated so far as plain arrays (for ``np.savez``; no pickle needed to reload).
+
+        ``"meta"`` holds the settings and row count as a JSON string; the sums (``"feature"``) or the rows
+        (``"rows"``: ``"rows_x"`` ``(La, n, d1)``, ``"rows_y"`` ``(Lb, n, d2)``) follow. Reload with
+        :meth:`from_state`.
+        """
+        meta = {
+            "n_rows": self.n_rows,
+            "accumulate": self.accumulate,
+            "debiased": self.debiased,
+            "shape": self._shape,
+        }
+        state: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta))}
+        if self._shape is None:
+            return state
+        if self.accumulate == "rows":
+            state["rows_x"] = np.concatenate(self._rows_x, axis=1)
+            state["rows_y"] = np.concatenate(self._rows_y, axis=1)
+        else:
+            state.update({name: value for name, value in vars(self).items() if isinstance(value, np.ndarray)})
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, np.ndarray], max_bytes: int = 2 * 2**30) -> CrossLayerCKA:
+        """The accumulator that :meth:`state_dict` described; further :meth:`update` calls continue it."""
+        if "meta" not in state:
+            raise ConfigError("CrossLayerCKA.from_state: the state has no 'meta' entry (not a state_dict)")
+        meta = json.loads(str(state["meta"]))
+        accumulator = cls(debiased=bool(meta["debiased"]), accumulate=meta["accumulate"], max_bytes=max_bytes)
+        accumulator.n_rows = int(meta["n_rows"])
+        if meta["shape"] is None:
+            return accumulator
+        accumulator._shape = tuple(meta["shape"])
+        if accumulator.accumulate == "rows":
+            accumulator._rows_x = [np.asarray(state["rows_x"])]
+            accumulator._rows_y = [np.asarray(state["rows_y"])]
+        else:
+            for name, value in state.items():
+                if name.startswith("_"):
+                    setattr(accumulator, name, np.asarray(value))
+        return accumulator
 
     def compute(self) -> np.ndarray:
         """The ``(La, Lb)`` CKA matrix of all rows seen so far (equal to :func:`cross_layer_cka` on them)."""
