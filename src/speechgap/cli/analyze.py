@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from speechgap.cli.common import add_model_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_argument_group("source (one of)")
@@ -56,9 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--band-tolerance", type=float, default=0.05, help="CKA band tolerance (default 0.05)"
     )
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
-    parser.add_argument("--model-dtype", default=None, help="dtype to run the model in (default float32)")
-    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default cpu)")
-    parser.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code")
+    add_model_arguments(parser, dtype_flag="--model-dtype")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from speechgap.cli.common import add_model_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="local model folder (save_pretrained) or Hub id")
@@ -22,8 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="storage dtype on disk"
     )
-    parser.add_argument("--model-dtype", default=None, help="dtype to run the model in (default float32)")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default cpu)")
+    add_model_arguments(parser, dtype_flag="--model-dtype")
     parser.add_argument(
         "--modalities", default="speech,text", help="runs to capture per sample: speech,text (default both)"
     )
@@ -31,7 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=1, help="samples per forward pass")
     parser.add_argument("--shard-samples", type=int, default=32, help="samples per shard (bounds memory)")
     parser.add_argument("--limit", type=int, default=None, help="capture only the first N samples")
-    parser.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from speechgap.cli.common import add_model_arguments
 from speechgap.errors import ConfigError
 
 
@@ -56,9 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--repeats", type=int, default=3, help="timed prefills per sample and model (default 3)")
     run.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of the random drop")
-    run.add_argument("--device", default=None, help="cpu, cuda, ... (default cpu)")
-    run.add_argument("--dtype", default=None, help="float32 (default), float16, bfloat16")
-    run.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code")
+    add_model_arguments(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

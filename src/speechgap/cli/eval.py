@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from speechgap.cli.common import add_model_arguments
+
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("LLM judge (open-ended subsets: alpacaeval, commoneval, ...)")
@@ -59,9 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-model", default=None, help="the base text LLM, for the gap decomposition")
     parser.add_argument("--instruction", default=None, help="the instruction after the question (both runs)")
     parser.add_argument("--system-prompt", default=None, help="the system prompt (both runs)")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default cpu)")
-    parser.add_argument("--dtype", default=None, help="float32 (default), float16, bfloat16")
-    parser.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code")
+    add_model_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_judge_arguments(parser)
 

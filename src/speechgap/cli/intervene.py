@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from speechgap.cli.common import add_model_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="speech LLM: a save_pretrained folder or a Hub id")
@@ -70,9 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--no-baseline-text", action="store_true", help="skip the text run of the baseline")
     ev.add_argument("--instruction", default=None, help="the instruction after the question (both runs)")
     ev.add_argument("--system-prompt", default=None, help="the system prompt (both runs)")
-    ev.add_argument("--device", default=None, help="cpu, cuda, ... (default cpu)")
-    ev.add_argument("--dtype", default=None, help="float32 (default), float16, bfloat16")
-    ev.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code")
+    add_model_arguments(ev)
     ev.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
