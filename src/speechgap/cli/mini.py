@@ -17,7 +17,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="base LM steps at most (default 2500; stops early at 96%% dev accuracy)",
     )
     train.add_argument(
-        "--speech-steps", type=int, default=None, help="speech LLM steps per variant (default 1600)"
+        "--encoder-steps",
+        type=int,
+        default=None,
+        help="CTC pretraining steps of the audio encoder (default 1000; 0 = start from a random encoder)",
+    )
+    train.add_argument(
+        "--speech-steps", type=int, default=None, help="speech LLM steps per variant (default 3000)"
     )
     train.add_argument("--checkpoints", type=int, default=None, help="checkpoints per variant (default 4)")
     train.add_argument(
@@ -53,11 +59,18 @@ def run(args: argparse.Namespace) -> int:
             if value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
             setattr(settings, name, value)
+    if args.encoder_steps is not None:
+        if args.encoder_steps < 0:
+            raise ConfigError(f"--encoder-steps must be at least 0, got {args.encoder_steps}")
+        settings.encoder.steps = args.encoder_steps
     zoo = train_zoo(args.out, settings)
     print(f"{'checkpoint':<16} {'text acc':>9} {'speech acc':>11}")
     for entry in zoo["checkpoints"]:
         speech = entry.get("speech_accuracy")
         speech_text = "-" if speech is None else f"{speech:.3f}"
         print(f"{entry['name']:<16} {entry['text_accuracy']:>9.3f} {speech_text:>11}")
+    if zoo["encoder"] is not None:
+        rates = zoo["encoder"]["word_error_rate"]
+        print(f"encoder (CTC) word error rate: dev {rates['dev']:.3f}, test {rates['test']:.3f}")
     print(f"zoo written to {args.out} in {zoo['total_seconds']:.0f} s")
     return 0
