@@ -5,8 +5,9 @@ LLM whose language model starts from a text LM and whose audio encoder starts fr
 Stage 1 trains the base LM (``Qwen2ForCausalLM``) on the text questions. Stage 1b pretrains the audio
 encoder on the training clips with CTC over the closed vocabulary (:mod:`speechgap.mini.encoder`; real
 Qwen2-Audio's encoder starts from Whisper's). Stage 2 builds ``Qwen2AudioForConditionalGeneration`` with
-that LM, that encoder and a fresh projector, and trains on spoken questions → the answer (the correct option's word), with an ASR-style auxiliary task (audio +
-"Repeat the question." → the transcript) and a share of text questions; variant ``full`` updates the LM,
+that LM, that encoder and a fresh projector, and trains on spoken questions → the answer (the correct
+option's word), with an ASR-style auxiliary task (audio + "Repeat the question." → the transcript) and a
+share of text questions; variant ``full`` updates the LM,
 variant ``lora`` freezes it and trains LoRA adapters on its attention projections (merged into the weights
 when saved), as in paper 1 (methods.md §1). Every checkpoint is a ``save_pretrained`` folder with
 safetensors, the processor, and ``speechgap_mini.json`` (seed, step, variant, data, metrics, provenance).
@@ -631,7 +632,10 @@ def encoder_stage(
     audio_tower = Qwen2AudioEncoder(speech_config(settings.architecture, processor.tokenizer).audio_config)
     train = [
         (example.features, example.feature_mask, ctc_targets(question))
-        for example, question in zip(data.speech_answer, data.questions["train"], strict=False)
+        # the spoken training clips are the first train questions, in order (build_data)
+        for example, question in zip(
+            data.speech_answer, data.questions["train"][: len(data.speech_answer)], strict=True
+        )
     ]
     held_out = {
         split: (
