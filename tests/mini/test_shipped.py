@@ -17,13 +17,13 @@ from speechgap.mini.evalset import fixed_eval_set
 from speechgap.scoring.choice import extract_choice
 
 TEXT_BAR = 0.9
-LETTER_CHANCE = 0.25
+SPEECH_BAR = 0.6  # the issue's bar for the default speech LLM (chance is 0.25)
 
 
 @pytest.fixture(scope="module")
 def samples():
-    # every third of the 258 held-out questions: all three relations (the test split lists them in order)
-    return list(fixed_eval_set(258))[::3]
+    # all 258 held-out questions (held-out instances, read by the held-out speakers)
+    return list(fixed_eval_set(258))
 
 
 def _accuracy(model, samples, modality: str) -> float:
@@ -45,12 +45,8 @@ def test_eval_set_is_held_out(samples):
     assert not {v.name for v in banks["test"]} & {v.name for v in banks["train"]}
 
 
-def test_default_checkpoint_loads_and_answers(samples):
-    """Text meets the bar; speech is measured and must stay clearly above chance.
-
-    The issue's speech bar (60 %) is not met by the shipped model (see docs/mini.md): this test holds the
-    shipped model to what it does reach, so that a regression shows, and never claims the bar.
-    """
+def test_default_checkpoint_loads_and_meets_the_bars(samples):
+    """Through the same adapter as a real Qwen2-Audio, with speechgap's honest answer extraction."""
     from speechgap.models import load_model
 
     path = default_model_path()
@@ -63,7 +59,7 @@ def test_default_checkpoint_loads_and_answers(samples):
     text = _accuracy(model, samples, "text")
     speech = _accuracy(model, samples, "speech")
     assert text >= TEXT_BAR, f"text accuracy {text}"
-    assert speech > LETTER_CHANCE + 0.1, f"speech accuracy {speech}"
+    assert speech >= SPEECH_BAR, f"speech accuracy {speech}"
     assert text - speech > 0  # a real modality gap, in the direction the papers report
 
 
@@ -75,3 +71,26 @@ def test_base_lm_meets_the_text_bar(samples):
         assert not any("audio" in key for key in f.keys())  # a plain text LM
     model = load_text_model(path)
     assert _accuracy(model, samples, "text") >= TEXT_BAR
+
+
+def test_shipped_zoo_is_complete_and_the_default_is_its_choice():
+    from speechgap.mini.ship import MAX_ZOO_MB, folder_mb
+
+    zoo_dir = CHECKPOINTS_DIR / "zoo"
+    zoo = json.loads((zoo_dir / "zoo.json").read_text())
+    speech = [e for e in zoo["checkpoints"] if e["kind"] == "speech"]
+    assert len(speech) >= 8
+    assert {e["variant"] for e in speech} == {"full", "lora"}
+    assert all(len({e["step"] for e in speech if e["variant"] == v}) >= 4 for v in ("full", "lora"))
+    assert any(e["name"] == "base_lm" for e in zoo["checkpoints"])
+    assert folder_mb(zoo_dir) <= MAX_ZOO_MB
+    for entry in zoo["checkpoints"]:
+        config = json.loads((zoo_dir / entry["name"] / "config.json").read_text())
+        assert config["model_type"] == ("qwen2" if entry["kind"] == "text" else "qwen2_audio")
+    # the default is a final checkpoint chosen on dev, and the shipped default folder holds its weights
+    finals = [e for e in speech if e["step"] == max(x["step"] for x in speech)]
+    assert zoo["default"] == max(finals, key=lambda e: e["speech_dev_accuracy"])["name"]
+    with safe_open(str(default_model_path() / "model.safetensors"), "np") as a:
+        with safe_open(str(zoo_dir / zoo["default"] / "model.safetensors"), "np") as b:
+            assert set(a.keys()) == set(b.keys())
+            assert all((a.get_tensor(k) == b.get_tensor(k)).all() for k in a.keys())
