@@ -21,6 +21,8 @@ positions, same mask (tested against ``model.generate``).
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +38,14 @@ from speechgap.models.base import SpeechLLM
 
 class _StopForward(Exception):
     """Raised by the pre-hook on block 1 once the layer-0 states are recorded."""
+
+
+@functools.cache
+def _cache_argument(layer_type: type) -> str:
+    """The decoder layer's name for the KV cache: ``cache`` from transformers 5.24 on (where
+    ``past_key_values`` is deprecated and warns on every call), ``past_key_values`` before."""
+    parameters = inspect.signature(layer_type.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
 
 
 @dataclass
@@ -178,13 +188,14 @@ class ShorteningEngine:
         self, index: int, hidden: torch.Tensor, positions: torch.Tensor, cache: Any, mask: torch.Tensor | None
     ) -> torch.Tensor:
         position_embeddings = self.rotary(hidden, positions[None])
-        out = self.adapter.decoder_layers[index](
+        layer = self.adapter.decoder_layers[index]
+        out = layer(
             hidden,
             attention_mask=mask,
             position_ids=positions.round().long()[None],
-            past_key_values=cache,
             use_cache=True,
             position_embeddings=position_embeddings,
+            **{_cache_argument(type(layer)): cache},
         )
         return out[0] if isinstance(out, tuple) else out
 
