@@ -32,7 +32,9 @@ class DemoSettings:
         path_samples: how many samples get an alignment-path figure.
         batch_size: samples per generation call (left-padded; equal to one at a time).
         fixes_limit: samples used for the fixes section (interventions and speech-token merging); 0 skips it.
-        dap_tau, dap_deep_tau: the dual Affinity Pooling setting shown (input and deep thresholds).
+        dap_tau, dap_deep_tau: the dual Affinity Pooling setting shown (input and deep thresholds); the
+            defaults were chosen for the shipped default on the zoo's dev clips (training voices, never the
+            test set) as the setting that cuts prefill FLOPs by ≥ 27 % within 1 point (docs/compression.md).
         seed: the mini task's seed (questions, distractors, speakers).
     """
 
@@ -43,7 +45,7 @@ class DemoSettings:
     batch_size: int = 16
     fixes_limit: int = 64
     dap_tau: float = 0.98
-    dap_deep_tau: float = 0.96
+    dap_deep_tau: float = 0.88
     seed: int = 0
 
 
