@@ -37,7 +37,7 @@ def ensure_zoo(cache_dir: str | Path, seed: int = 0) -> Path:
     """A folder holding the whole mini zoo and its ``zoo.json``: the shipped one, or trained once.
 
     When the package ships the whole zoo (``checkpoints/zoo/zoo.json``), that folder is returned.
-    Otherwise the zoo is trained into ``cache_dir`` with the default settings (about 30 minutes on 2 CPU
+    Otherwise the zoo is trained into ``cache_dir`` with the default settings (about 35 minutes on 2 CPU
     cores); a later call finds it there and returns at once, and an interrupted training resumes.
     """
     shipped = CHECKPOINTS_DIR / "zoo"
