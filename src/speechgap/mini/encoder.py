@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from speechgap.mini.questions import MiniQuestion, vocabulary
+from speechgap.mini.schedule import warmup_cosine
 from speechgap.synthesis.quality import edit_distance
 
 BLANK = 0
@@ -155,14 +156,6 @@ def ctc_word_error_rate(
     return errors / max(1, words)
 
 
-def _lr_scale(step: int, total: int) -> float:
-    warmup = max(1, total // 20)
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
-
-
 def pretrain_encoder(
     audio_tower,
     train: Sequence[tuple[np.ndarray, np.ndarray, Sequence[int]]],
@@ -214,7 +207,7 @@ def pretrain_encoder(
             labels = torch.tensor([label for _, _, targets in batch for label in targets])
             label_lengths = torch.tensor([len(targets) for _, _, targets in batch])
             loss = F.ctc_loss(log_probs, labels, lengths, label_lengths, blank=BLANK, zero_infinity=True)
-            scale = _lr_scale(step, settings.steps)
+            scale = warmup_cosine(step, settings.steps)
             for group in optimizer.param_groups:
                 group["lr"] = settings.lr * scale
             optimizer.zero_grad()

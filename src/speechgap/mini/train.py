@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import random
 import shutil
 import time
@@ -41,6 +40,7 @@ from speechgap.mini.architecture import (
 from speechgap.mini.architecture import text_config as make_text_config
 from speechgap.mini.encoder import EncoderSettings, PretrainedEncoder, ctc_targets, pretrain_encoder
 from speechgap.mini.questions import LETTERS, MiniQuestion, generate_questions, match_question
+from speechgap.mini.schedule import warmup_cosine
 from speechgap.mini.speech import (
     RATES,
     SPEAKER_SPLIT,
@@ -327,14 +327,6 @@ def accuracy(model, tokenizer, items: Sequence[EvalItem]) -> float:
 # ------------------------------------------------------------------------------------------- training
 
 
-def _lr_at(step: int, total: int, peak: float) -> float:
-    warmup = max(1, total // 20)
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 def _progress(total: int, description: str):
     from tqdm.auto import tqdm
 
@@ -372,7 +364,7 @@ def train_text_lm(
             for task, count in settings.text_mix.items():
                 if count and tasks[task]:
                     batch += rng.sample(tasks[task], min(count, len(tasks[task])))
-            lr = _lr_at(step, steps, settings.text_lr)
+            lr = warmup_cosine(step, steps, settings.text_lr)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss = target_loss(model, collate(batch, pad_id))
@@ -479,7 +471,7 @@ def train_speech_llm(
                 asr_examples[i] if rng.random() < settings.asr_share else answer_examples[i] for i in picks
             ]
             text = [text_train[i] for i in rng.sample(range(len(text_train)), settings.text_per_batch)]
-            lr_scale = _lr_at(step, settings.speech_steps, 1.0)
+            lr_scale = warmup_cosine(step, settings.speech_steps)
             for group in optimizer.param_groups:
                 group["lr"] = group["peak"] * lr_scale
             loss = target_loss(model, collate(speech, pad_id))
