@@ -376,7 +376,8 @@ def _load_cka_state(path: Path, settings: AnalysisSettings) -> tuple[CrossLayerC
     if not path.is_file():
         return CrossLayerCKA(debiased=settings.debiased, max_bytes=settings.cka_max_bytes), []
     with np.load(path, allow_pickle=False) as saved:
-        state = {key: saved[key] for key in saved.files if key != "ids"}
+        # files written before CrossLayerCKA.state_dict existed prefix each sum with "state"
+        state = {key.removeprefix("state"): saved[key] for key in saved.files if key != "ids"}
         ids = [str(sid) for sid in saved["ids"]]
     accumulator = CrossLayerCKA.from_state(state, max_bytes=settings.cka_max_bytes)
     if accumulator.debiased != settings.debiased:
