@@ -12,6 +12,7 @@ from speechgap.mini.architecture import MiniArchitecture, build_processor, speec
 from speechgap.mini.encoder import (
     BLANK,
     EncoderSettings,
+    ctc_min_positions,
     ctc_targets,
     ctc_word_error_rate,
     encode_audio,
@@ -107,3 +108,36 @@ def test_ctc_pretraining_learns_the_words_of_real_speech(processor, tmp_path):
     assert ctc_word_error_rate(encoder, trained_head, clips, targets) == pytest.approx(
         result.word_error_rate["train"], abs=1e-4
     )
+
+
+def test_ctc_min_positions_counts_a_blank_between_repeats():
+    assert ctc_min_positions([3, 4, 5]) == 3
+    assert ctc_min_positions([3, 3, 5, 5, 5]) == 8
+    assert ctc_min_positions([]) == 0
+
+
+def test_pretraining_refuses_what_ctc_cannot_train_on(processor):
+    """Bad settings or a clip too short for its words: a clear error before any step, not a zero loss."""
+    from transformers.models.qwen2_audio.modeling_qwen2_audio import Qwen2AudioEncoder
+
+    from speechgap.errors import ConfigError, DataError
+
+    encoder = Qwen2AudioEncoder(speech_config(MiniArchitecture(), processor.tokenizer).audio_config)
+    features, masks = _features(processor, [np.zeros(16_000, np.float32), np.zeros(8_000, np.float32)])
+    ok = (features[0], masks[0], [1, 2, 3])
+    before = {k: v.clone() for k, v in encoder.state_dict().items()}
+    with pytest.raises(ConfigError, match="EncoderSettings.batch"):
+        pretrain_encoder(encoder, [ok], {}, EncoderSettings(steps=1, batch=0), seed=0, progress=False)
+    with pytest.raises(ConfigError, match="EncoderSettings.steps"):
+        pretrain_encoder(encoder, [ok], {}, EncoderSettings(steps=-1), seed=0, progress=False)
+    with pytest.raises(ConfigError, match="'train' is empty"):
+        pretrain_encoder(encoder, [], {}, EncoderSettings(steps=1), seed=0, progress=False)
+    # 0.5 s of audio = 5 encoder positions: 12 words cannot be aligned
+    too_long = (features[1], masks[1], list(range(1, 13)))
+    with pytest.raises(DataError, match="training clip 1 has 12 target words but only 5 encoder positions"):
+        pretrain_encoder(encoder, [ok, too_long], {}, EncoderSettings(steps=1), seed=0, progress=False)
+    with pytest.raises(DataError, match="training clip 0 has no target words"):
+        pretrain_encoder(
+            encoder, [(features[0], masks[0], [])], {}, EncoderSettings(steps=1), seed=0, progress=False
+        )
+    assert all((encoder.state_dict()[k] == v).all() for k, v in before.items())  # nothing was trained

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from speechgap.errors import ConfigError, DataError
 from speechgap.mini.questions import MiniQuestion, vocabulary
 from speechgap.mini.schedule import warmup_cosine
 from speechgap.synthesis.quality import edit_distance
@@ -156,6 +157,34 @@ def ctc_word_error_rate(
     return errors / max(1, words)
 
 
+def ctc_min_positions(targets: Sequence[int]) -> int:
+    """The fewest output positions CTC needs for ``targets``: one per label, plus a blank between repeats."""
+    repeats = sum(1 for a, b in zip(targets, targets[1:], strict=False) if a == b)
+    return len(targets) + repeats
+
+
+def _check_inputs(audio_tower, train: Sequence, settings: EncoderSettings) -> None:
+    """Refuse settings and clips CTC cannot train on, instead of a silent zero loss or an error in torch."""
+    for name in ("steps", "eval_every"):
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"EncoderSettings.{name} must be at least 0, got {getattr(settings, name)}")
+    if settings.batch < 1:
+        raise ConfigError(f"EncoderSettings.batch must be at least 1, got {settings.batch}")
+    if not train:
+        raise ConfigError("pretrain_encoder: no training clips (argument 'train' is empty)")
+    masks = torch.from_numpy(np.stack([mask for _, mask, _ in train]))
+    _, positions = audio_tower._get_feat_extract_output_lengths(masks.sum(-1))
+    for index, ((_, _, targets), available) in enumerate(zip(train, positions.tolist(), strict=True)):
+        if not targets:
+            raise DataError(f"training clip {index} has no target words", field="targets")
+        if ctc_min_positions(targets) > available:
+            raise DataError(
+                f"training clip {index} has {len(targets)} target words but only {available} encoder positions: "
+                "CTC cannot align it (clip too short for its transcript?)",
+                field="targets",
+            )
+
+
 def pretrain_encoder(
     audio_tower,
     train: Sequence[tuple[np.ndarray, np.ndarray, Sequence[int]]],
@@ -176,6 +205,7 @@ def pretrain_encoder(
         seed: seeds the head's initialisation and the batch order (deterministic for a seed).
         log: a :class:`~speechgap.mini.train.TrainLog` (or None).
     """
+    _check_inputs(audio_tower, train, settings)
     started = time.time()
     generator = torch.Generator().manual_seed(seed)
     head = torch.nn.Linear(audio_tower.config.d_model, len(vocabulary()) + 1)
@@ -206,7 +236,7 @@ def pretrain_encoder(
             log_probs = head(states).log_softmax(-1).transpose(0, 1)  # (positions, batch, V + 1)
             labels = torch.tensor([label for _, _, targets in batch for label in targets])
             label_lengths = torch.tensor([len(targets) for _, _, targets in batch])
-            loss = F.ctc_loss(log_probs, labels, lengths, label_lengths, blank=BLANK, zero_infinity=True)
+            loss = F.ctc_loss(log_probs, labels, lengths, label_lengths, blank=BLANK)
             scale = warmup_cosine(step, settings.steps)
             for group in optimizer.param_groups:
                 group["lr"] = settings.lr * scale
