@@ -90,8 +90,8 @@ def run_demo(
     base_model_path: str | Path | None = None,
     data: PairedDataset | None = None,
     progress: bool = True,
-) -> dict[str, Any]:
-    """Run the demo into ``out_dir`` and return its summary.
+) -> DemoResult:
+    """Run the demo into ``out_dir``; returns :class:`DemoResult` (its ``summary`` is ``summary.json``).
 
     Args:
         out_dir: output folder (``eval/``, ``analysis/``, ``figures/``, ``summary.json``, ``report.html``).
@@ -102,7 +102,6 @@ def run_demo(
         progress: progress bars.
     """
     from speechgap.analysis import AnalysisSettings, analyze
-    from speechgap.evaluation.report import format_table
     from speechgap.evaluation.run import EvalSettings, evaluate
     from speechgap.mini import default_model_path
     from speechgap.mini.evalset import fixed_eval_set
@@ -133,7 +132,7 @@ def run_demo(
         base_model=base,
         progress=progress,
     )
-    print(format_table(run.summary))
+    print(run.format())
 
     _stage("capturing hidden states and computing the measures (speechgap analyze)", started)
     path_ids = _path_sample_ids(data, settings.path_samples)
@@ -158,7 +157,7 @@ def run_demo(
     figures.mkdir(parents=True, exist_ok=True)
     for png in sorted((out_dir / "analysis" / "figures").glob("*.png")):
         shutil.copyfile(png, figures / png.name)
-    summary = demo_summary(run.summary, analysis.summary)
+    summary = _demo_summary(run, analysis.summary)
     summary["fixes"] = fixes
     summary["settings"] = asdict(settings)
     summary["seconds"] = round(time.time() - started, 1)
@@ -169,7 +168,7 @@ def run_demo(
     atomic_write_json(out_dir / "summary.json", summary)
     atomic_write_text(out_dir / "report.html", demo_page(summary, run.summary, figures, path_ids))
     _stage(f"done -> {out_dir / 'report.html'}", started)
-    return summary
+    return DemoResult(out_dir, summary)
 
 
 def run_fixes(model, data: PairedDataset, out_dir: Path, settings: DemoSettings, *, progress: bool) -> dict:
@@ -184,7 +183,7 @@ def run_fixes(model, data: PairedDataset, out_dir: Path, settings: DemoSettings,
     eval_settings = EvalSettings(max_new_tokens=settings.max_new_tokens)
     interventions = {}
     for method in ("angle", "length"):
-        report = run_intervention(
+        result = run_intervention(
             model,
             data,
             method,
@@ -193,9 +192,9 @@ def run_fixes(model, data: PairedDataset, out_dir: Path, settings: DemoSettings,
             eval_settings,
             progress=progress,
         )
-        _, comparison = report.comparisons[0]
+        comparison = result.comparison
         interventions[method] = {
-            "settings": report.record.get("intervention"),
+            "settings": result.record.get("intervention"),
             "baseline_accuracy": comparison.baseline_accuracy,
             "treated_accuracy": comparison.treated_accuracy,
             "delta": comparison.delta,
@@ -205,7 +204,7 @@ def run_fixes(model, data: PairedDataset, out_dir: Path, settings: DemoSettings,
             "n": comparison.n,
         }
     spec = CompressionSpec(method="dap", tau=settings.dap_tau, deep_tau=settings.dap_deep_tau)
-    result = run_compression(
+    compression = run_compression(
         model,
         data,
         out_dir / "compression",
@@ -215,91 +214,64 @@ def run_fixes(model, data: PairedDataset, out_dir: Path, settings: DemoSettings,
         repeats=2,
         progress=progress,
     )
-    variant = result["variants"][0]
+    variant = compression.variants[0]
+    speed = variant.speed
     return {
         "n": len(data),
         "interventions": interventions,
         "best_intervention": max(interventions, key=lambda m: interventions[m]["delta"]),
         "compression": {
-            "name": variant["name"],
-            "spec": variant["spec"],
-            "retention": variant["lengths"]["retention"],
-            "prefill_flops_ratio": variant["lengths"]["prefill_flops_ratio"],
-            "ttft_ratio": variant["speed"]["ttft_ratio"],
-            "peak_memory_ratio": variant["speed"]["peak_memory_ratio"],
-            "kv_cache_ratio": variant["speed"]["kv_cache_ratio"],
-            "baseline_accuracy": variant["accuracy"]["baseline_accuracy"],
-            "treated_accuracy": variant["accuracy"]["treated_accuracy"],
-            "delta": variant["accuracy"]["delta"],
-            "delta_ci": [variant["accuracy"]["delta_low"], variant["accuracy"]["delta_high"]],
+            "name": variant.name,
+            "spec": asdict(variant.spec),
+            "retention": variant.retention,
+            "prefill_flops_ratio": variant.flops_ratio,
+            "ttft_ratio": speed.ttft_ratio if speed else None,
+            "peak_memory_ratio": speed.peak_memory_ratio if speed else None,
+            "kv_cache_ratio": speed.kv_cache_ratio if speed else None,
+            "baseline_accuracy": variant.baseline_accuracy,
+            "treated_accuracy": variant.accuracy,
+            "delta": variant.accuracy_delta,
+            "delta_ci": list(variant.accuracy_delta_ci),
         },
     }
 
 
-def fixes_table(fixes: dict[str, Any]) -> str:
-    """The fixes section: each intervention and the merging setting against the unmodified model."""
-    rows = []
-    for method, row in fixes["interventions"].items():
-        label = {"angle": "angle projection (paper 1)", "length": "length normalization (paper 1)"}[method]
-        rows.append(
-            f"<tr><td>{label}, Bottom-3 critical tokens at the input layer</td>"
-            f"<td class=num>{100 * row['baseline_accuracy']:.1f}</td><td class=num>{100 * row['treated_accuracy']:.1f}</td>"
-            f"<td class=num>{100 * row['delta']:+.1f} [{100 * row['delta_ci'][0]:+.1f}, {100 * row['delta_ci'][1]:+.1f}]</td>"
-            f"<td class=num>{row['mcnemar_p']:.2g}</td><td>{row['changed']} answers changed</td></tr>"
-        )
-    c = fixes["compression"]
-    rows.append(
-        f"<tr><td>dual Affinity Pooling (paper 2): input τ {c['spec']['tau']}, layer {c['spec']['deep_layer']} "
-        f"τ {c['spec']['deep_tau']}</td>"
-        f"<td class=num>{100 * c['baseline_accuracy']:.1f}</td><td class=num>{100 * c['treated_accuracy']:.1f}</td>"
-        f"<td class=num>{100 * c['delta']:+.1f} [{100 * c['delta_ci'][0]:+.1f}, {100 * c['delta_ci'][1]:+.1f}]</td>"
-        f"<td class=num>–</td><td>speech tokens left {100 * c['retention']:.1f}%, prefill FLOPs "
-        f"{100 * c['prefill_flops_ratio']:.1f}%, time to first token ×{c['ttft_ratio']:.2f}, "
-        f"peak memory ×{c['peak_memory_ratio']:.2f}, KV cache ×{c['kv_cache_ratio']:.2f}</td></tr>"
-    )
-    return (
-        f"<p>On {fixes['n']} held-out questions spread evenly over the set, speech input; each row against the unmodified model on "
-        "the same samples.</p><table><tr><th>fix</th><th>speech % before</th><th>after</th><th>Δ points (95% CI)</th>"
-        "<th>McNemar p</th><th>cost / notes</th></tr>" + "".join(rows) + "</table>"
-    )
-
-
-def _overall(eval_summary: dict[str, Any]) -> dict[str, Any]:
-    """Text/speech accuracy and GAP pooled over all samples (not the mean of subset scores)."""
-    subsets = eval_summary["subsets"]
-    totals = {"n": 0, "text": 0.0, "speech": 0.0, "base": 0.0, "base_n": 0}
-    for row in subsets.values():
-        n = row.get("paired_n") or 0
-        totals["n"] += n
-        totals["text"] += (row.get("text_score") or 0.0) * n
-        totals["speech"] += (row.get("speech_score") or 0.0) * n
-        if row.get("base_text_score") is not None:
-            totals["base"] += row["base_text_score"] * n
-            totals["base_n"] += n
-    n = max(totals["n"], 1)
+def _overall(row: Any) -> dict[str, Any]:
     return {
-        "n": totals["n"],
-        "text_accuracy": totals["text"] / n,
-        "speech_accuracy": totals["speech"] / n,
-        "gap": (totals["text"] - totals["speech"]) / n,
-        "base_text_accuracy": totals["base"] / totals["base_n"] if totals["base_n"] else None,
+        "text_accuracy": row.text_accuracy,
+        "speech_accuracy": row.speech_accuracy,
+        "gap": row.gap,
+        "gap_ci": [row.gap_low, row.gap_high],
+        "base_text_accuracy": row.base_text_accuracy,
+        "n": row.n,
+        "definition": row.description,
     }
 
 
-def demo_summary(eval_summary: dict[str, Any], analysis_summary: dict[str, Any]) -> dict[str, Any]:
-    """The demo's headline numbers from the eval and analysis summaries."""
+def _demo_summary(run: Any, analysis_summary: dict[str, Any]) -> dict[str, Any]:
+    """The demo's headline numbers from the evaluation (:class:`EvalResult`) and the analysis summary.
+
+    The top-level ``text_accuracy`` / ``speech_accuracy`` / ``gap`` / ``n`` are the ``pooled`` figures (all
+    questions together); ``macro`` (the mean of the subset scores, VoiceBench's convention) sits beside them.
+    """
     per_layer = analysis_summary["per_layer"]
     cka = analysis_summary.get("cka") or {}
+    pooled = _overall(run.pooled)
     return {
-        **_overall(eval_summary),
+        **{
+            key: pooled[key] for key in ("n", "text_accuracy", "speech_accuracy", "gap", "base_text_accuracy")
+        },
+        "pooled": pooled,
+        "macro": _overall(run.macro),
         "per_subset": {
-            subset: {
-                "text_accuracy": row.get("text_score"),
-                "speech_accuracy": row.get("speech_score"),
-                "gap": ((row.get("paired") or {}).get("gap") or {}),
-                "mcnemar_p": ((row.get("paired") or {}).get("mcnemar") or {}).get("p_exact"),
+            name: {
+                "text_accuracy": subset.text_accuracy,
+                "speech_accuracy": subset.speech_accuracy,
+                "gap": {"gap": subset.gap, "low": subset.gap_low, "high": subset.gap_high},
+                "mcnemar_p": subset.mcnemar_p,
+                "n": subset.n,
             }
-            for subset, row in eval_summary["subsets"].items()
+            for name, subset in run.per_subset.items()
         },
         "layers": per_layer["pooled_cosine"]["layers"],
         "include_layer0": analysis_summary["include_layer0"],
@@ -326,14 +298,57 @@ def demo_summary(eval_summary: dict[str, Any], analysis_summary: dict[str, Any])
     }
 
 
+@dataclass
+class DemoResult:
+    """What :func:`run_demo` wrote.
+
+    Attributes:
+        out_dir: the demo folder.
+        summary: the content of ``summary.json`` (headline: pooled over all questions; ``macro`` beside).
+    """
+
+    out_dir: Path
+    summary: dict[str, Any]
+
+    @property
+    def evaluation(self) -> Any:
+        """The evaluation (:class:`~speechgap.evaluation.result.EvalResult`) of ``out_dir/eval``."""
+        from speechgap.evaluation.result import EvalResult
+
+        return EvalResult.load(self.out_dir / "eval")
+
+    @property
+    def analysis(self) -> Any:
+        """The analysis (:class:`~speechgap.analysis.AnalysisResult`) of ``out_dir/analysis``."""
+        from speechgap.analysis import AnalysisResult
+
+        return AnalysisResult.load(self.out_dir / "analysis")
+
+    def to_json(self) -> dict[str, Any]:
+        return self.summary
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> DemoResult:
+        from speechgap.io import read_json
+
+        return cls(Path(out_dir), read_json(Path(out_dir) / "summary.json", what="demo summary"))
+
+
 def plain_reading(summary: dict[str, Any]) -> list[str]:
     """A short reading of the numbers, in words; every sentence is derived from the summary."""
     lines = []
     text, speech, gap = summary["text_accuracy"], summary["speech_accuracy"], summary["gap"]
     lines.append(
         f"On {summary['n']} held-out questions, the model answers {100 * text:.1f}% correctly from text and "
-        f"{100 * speech:.1f}% from speech: a modality gap of {100 * gap:.1f} points."
+        f"{100 * speech:.1f}% from speech: a modality gap of {100 * gap:.1f} points (pooled over all questions)."
     )
+    macro = summary.get("macro") or {}
+    if macro.get("speech_accuracy") is not None and macro.get("n", 0) > 1:
+        lines.append(
+            f"Averaged over its {macro['n']} subsets instead (VoiceBench's macro convention), text scores "
+            f"{100 * macro['text_accuracy']:.1f}% and speech {100 * macro['speech_accuracy']:.1f}%: a gap of "
+            f"{100 * macro['gap']:.1f} points; the two differ because the subsets differ in size."
+        )
     if summary.get("base_text_accuracy") is not None:
         base = summary["base_text_accuracy"]
         lines.append(
@@ -388,7 +403,7 @@ def plain_reading(summary: dict[str, Any]) -> list[str]:
 def demo_page(
     summary: dict[str, Any], eval_summary: dict[str, Any], figures: Path, path_ids: list[str]
 ) -> str:
-    from speechgap.report.html import build_page, figure_block, gap_table
+    from speechgap.report.html import build_page, figure_block, fixes_table, gap_table
 
     sections = [("The gap", gap_table(eval_summary))]
     if (figures / "layer_curves.png").exists():

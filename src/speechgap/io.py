@@ -59,6 +59,20 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
+def read_json(path: str | Path, *, what: str = "JSON object") -> dict[str, Any]:
+    """A JSON object from ``path``; a missing, unreadable or non-object file is a :class:`DataError` naming it."""
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"no such file (expected a {what})", path=path) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"cannot read a {what}: {err}", path=path) from None
+    if not isinstance(value, dict):
+        raise DataError(f"expected a {what}, found a JSON {type(value).__name__}", path=path)
+    return value
+
+
 def dumps_record(record: dict[str, Any]) -> str:
     """One record as a single JSON line (no trailing newline)."""
     return json.dumps(record, ensure_ascii=False, default=_json_default)

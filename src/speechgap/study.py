@@ -95,6 +95,99 @@ def read_zoo(zoo_dir: str | Path) -> list[dict[str, Any]]:
     return entries
 
 
+@dataclass(frozen=True)
+class Regression:
+    """The linear regression of the gap on one measure over one group of checkpoints (paper 1).
+
+    Attributes:
+        n: checkpoints in the group.
+        r2, slope, intercept, p_value: the fit (None when there are too few points or no spread).
+        note: why there is no fit.
+    """
+
+    n: int
+    r2: float | None = None
+    slope: float | None = None
+    intercept: float | None = None
+    p_value: float | None = None
+    note: str | None = None
+
+
+@dataclass
+class StudyResult:
+    """What :func:`run_study` (``speechgap.study``) found: one point per checkpoint and the regressions.
+
+    Attributes:
+        out_dir: the study folder (``study.json``, ``checkpoints/<name>/{eval,analysis}``, ``figures/``).
+        points: one :class:`CheckpointPoint` per checkpoint.
+        regressions: group (a variant, or ``"all"``) -> measure -> :class:`Regression`.
+        record: the content of ``study.json``.
+    """
+
+    out_dir: Path
+    points: list[CheckpointPoint]
+    regressions: dict[str, dict[str, Regression]]
+    record: dict[str, Any] = field(default_factory=dict)
+
+    def r2(self, group: str, measure: str) -> float | None:
+        """R² of the gap on ``measure`` within ``group``."""
+        return self.regressions[group][measure].r2
+
+    def to_json(self) -> dict[str, Any]:
+        """The content of ``study.json``."""
+        return self.record
+
+    def to_frame(self) -> Any:
+        """One row per checkpoint: accuracies, gap and every measure."""
+        import pandas as pd
+
+        rows = []
+        for point in self.points:
+            row = {k: v for k, v in asdict(point).items() if k != "measures"}
+            rows.append({**row, **point.measures})
+        return pd.DataFrame(rows)
+
+    def plot(self, measure: str = "aps_euclid") -> Any:
+        """The gap against ``measure``, one point per checkpoint, with the least-squares line."""
+        from speechgap.report.figures import scatter_with_fit
+
+        if measure not in MEASURES:
+            raise ConfigError(f"argument 'measure' must be one of {', '.join(MEASURES)}, got {measure!r}")
+        return scatter_with_fit(
+            [p.measures[measure] for p in self.points],
+            [100 * p.gap for p in self.points],
+            [p.name for p in self.points],
+            xlabel=MEASURES[measure][1],
+            ylabel="gap: text − speech accuracy (points)",
+            title=f"gap vs {MEASURES[measure][1]}",
+        )
+
+    @classmethod
+    def from_record(cls, out_dir: str | Path, record: dict[str, Any]) -> StudyResult:
+        points = [CheckpointPoint(**point) for point in record["points"]]
+        regressions = {
+            group: {name: Regression(**fit) for name, fit in fits.items()}
+            for group, fits in record["regressions"].items()
+        }
+        return cls(Path(out_dir), points, regressions, record)
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> StudyResult:
+        """Reopen a finished ``speechgap study`` folder."""
+        from speechgap.io import read_json
+
+        path = Path(out_dir) / "study.json"
+        if not path.is_file():
+            raise ConfigError(f"{out_dir}: no study.json; run `speechgap study` there first")
+        return cls.from_record(out_dir, read_json(path, what="study record"))
+
+    def format(self) -> str:
+        return format_study(self.record)
+
+    def __repr__(self) -> str:
+        return f"StudyResult({str(self.out_dir)!r}, {len(self.points)} checkpoints)\n{self.format()}"
+
+
 def run_study(
     zoo_dir: str | Path,
     data: PairedDataset,
@@ -102,12 +195,13 @@ def run_study(
     settings: StudySettings | None = None,
     *,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> StudyResult:
     """Evaluate and analyse every checkpoint of a zoo, then regress the gap on each measure.
 
     Returns:
-        The content of ``out_dir/study.json``: the points, and per variant (and all together) the
-        regression of the gap on each measure (slope, intercept, R², p-value, n).
+        :class:`StudyResult`; its :meth:`~StudyResult.to_json` is ``out_dir/study.json``: the points, and per
+        variant (and all together) the regression of the gap on each measure (slope, intercept, R²,
+        p-value, n).
     """
     from speechgap.analysis import AnalysisSettings, analyze
     from speechgap.evaluation.run import EvalSettings, evaluate
@@ -141,38 +235,39 @@ def run_study(
             ),
             progress=progress,
         )
-        overall = run.summary["overall"]
         per_sample = analysis.summary["per_sample"]
+        overall = run.macro
         points.append(
             CheckpointPoint(
                 name=entry["name"],
                 variant=entry["variant"],
                 path=entry["path"],
                 step=entry.get("step"),
-                text_accuracy=overall["text_score"],
-                speech_accuracy=overall["speech_score"],
-                gap=overall["gap"],
+                text_accuracy=overall.text_accuracy,
+                speech_accuracy=overall.speech_accuracy,
+                gap=overall.gap,
                 measures={name: per_sample[key]["mean"] for name, (key, _) in MEASURES.items()},
             )
         )
         print(
-            f"{entry['name']:<18} text {100 * overall['text_score']:5.1f}  speech {100 * overall['speech_score']:5.1f}"
-            f"  gap {100 * overall['gap']:5.1f}  cos {points[-1].measures['mean_cosine']:.3f}"
+            f"{entry['name']:<18} text {100 * overall.text_accuracy:5.1f}  speech {100 * overall.speech_accuracy:5.1f}"
+            f"  gap {100 * overall.gap:5.1f}  cos {points[-1].measures['mean_cosine']:.3f}"
             f"  APS {points[-1].measures['aps_cos']:.3f}"
         )
     regressions = regress_points(points)
     figures = _figures(points, regressions, out_dir / "figures")
-    study = {
+    record = {
         "points": [asdict(p) for p in points],
         "regressions": regressions,
         "figures": [str(p.relative_to(out_dir)) for p in figures],
         "measures": {name: label for name, (_, label) in MEASURES.items()},
+        "accuracy": "macro: the mean of the subset scores (VoiceBench's Overall, paper 1's Overall)",
         "provenance": provenance(
             model={"zoo": str(zoo_dir)}, data=data.describe(), settings=asdict(settings)
         ),
     }
-    atomic_write_json(out_dir / "study.json", study)
-    return study
+    atomic_write_json(out_dir / "study.json", record)
+    return StudyResult.from_record(out_dir, record)
 
 
 def regress_points(points: list[CheckpointPoint]) -> dict[str, dict[str, Any]]:

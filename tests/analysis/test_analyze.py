@@ -179,9 +179,9 @@ def test_bad_input_gives_clear_errors_and_keeps_earlier_outputs(store, store_run
         )
     assert (store_run.out_dir / "summary.json").read_bytes() == before
 
-    with pytest.raises(ConfigError, match="--base-layer: layer 40 is not available"):
+    with pytest.raises(ConfigError, match="argument 'base_layer': layer 40 is not available"):
         analyze(store, tmp_path / "out", AnalysisSettings(base_layer=40))
-    with pytest.raises(ConfigError, match="--layers"):
+    with pytest.raises(ConfigError, match="argument 'layers'"):
         analyze(store, tmp_path / "out", AnalysisSettings(layers=[1, 99]))
     with pytest.raises(ConfigError, match="other settings"):
         analyze(store, store_run.out_dir, AnalysisSettings(cka_pairing="uniform"), pairs=dataset)

@@ -167,7 +167,7 @@ def test_silent_empty_file_names_the_file(tmp_path: Path):
 def test_unsupported_sources_and_missing_rate():
     with pytest.raises(DataError, match="cannot read audio from a int"):
         load_audio(5)
-    with pytest.raises(DataError, match="needs its sample_rate"):
+    with pytest.raises(DataError, match="needs argument 'sample_rate'"):
         load_audio(tone(440, 16000))
     with pytest.raises(DataError, match="sample rate"):
         load_audio((tone(440, 16000), -3))

@@ -41,8 +41,18 @@ def test_parse_data_spec(spec, expected):
     ],
 )
 def test_bad_specs(spec, pattern):
-    with pytest.raises(ConfigError, match=pattern):
+    with pytest.raises(ConfigError, match=pattern) as raised:
         parse_data_spec(spec)
+    assert "argument 'spec'" in str(raised.value)
+
+
+def test_bad_spec_through_load_pairs_names_its_argument():
+    with pytest.raises(
+        ConfigError, match=r"argument 'source' \(data spec 'vb\?bogus=1'\): unknown key 'bogus'"
+    ):
+        load_pairs("vb?bogus=1")
+    with pytest.raises(ConfigError, match="argument 'limit' must be a non-negative integer, got -1"):
+        load_pairs("m.jsonl", limit=-1)
 
 
 def test_load_pairs_dispatches_and_records_the_source(manifest_dir, voicebench_dir, speechmmlu_dir):
@@ -76,11 +86,13 @@ def test_detect_loader_and_errors(tmp_path, voicebench_dir, speechmmlu_dir):
     (tmp_path / "x.csv").write_text("a,b\n")
     with pytest.raises(DataError, match="not a manifest"):
         load_pairs(tmp_path / "x.csv")
-    with pytest.raises(ConfigError, match="unknown loader 'vb'"):
+    with pytest.raises(
+        ConfigError, match="argument 'loader' must be one of manifest, voicebench, speechmmlu, got 'vb'"
+    ):
         load_pairs(voicebench_dir, loader="vb")
-    with pytest.raises(ConfigError, match="takes no option check_audio"):
+    with pytest.raises(ConfigError, match="loader 'voicebench' takes no argument 'check_audio'"):
         load_pairs(voicebench_dir, subset="sd-qa", check_audio=False)
-    with pytest.raises(ConfigError, match="a manifest has no splits"):
+    with pytest.raises(ConfigError, match="argument 'split' must be None for a manifest"):
         load_pairs(tmp_path / "m.jsonl", loader="manifest", split="test")
 
 

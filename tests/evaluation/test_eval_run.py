@@ -145,11 +145,12 @@ def test_rescoring_needs_no_model_and_follows_the_responses(tmp_path):
             record["response"] = f"Option ({record['reference']['answer']})"
         edited.append(json.dumps(record))
     (tmp_path / "results.jsonl").write_text("\n".join(edited) + "\n")
-    summary = score_run(tmp_path)
-    assert summary["subsets"]["toy"]["text_score"] == 1.0
-    assert summary["subsets"]["toy"]["speech_parse_failure_rate"] == 1.0
+    result = score_run(tmp_path)
+    assert result.per_subset["toy"].text_accuracy == 1.0
+    assert result.per_subset["toy"].speech_parse_failure_rate == 1.0
+    assert result.summary == json.loads((tmp_path / "summary.json").read_text())
     compat = score_run(tmp_path, mcq_protocol="voicebench")
-    assert "VoiceBench-compatible" in compat["protocol"]["label"]
+    assert "VoiceBench-compatible" in compat.protocol["label"]
     assert all(
         r["rule"].startswith("voicebench_compat") for r in _records(tmp_path) if r["modality"] == "speech"
     )
@@ -257,3 +258,62 @@ def test_killed_process_resumes_to_exactly_one_record_each(tiny_setup, tmp_path)
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     keys = [(r["id"], r["modality"]) for r in _records(out)]
     assert len(keys) == len(set(keys)) == 10
+
+
+def test_macro_and_pooled_are_two_named_numbers(tmp_path):
+    """Two subsets of different sizes: macro = mean of the subset scores, pooled = over all samples, each
+    with its own paired interval; the typed result, summary.json and the printed table say which is which."""
+    rng = np.random.default_rng(5)
+    samples = list(_dataset(36))
+    for i, sample in enumerate(samples):
+        sample.subset = "big" if i < 30 else "small"
+    data = PairedDataset.from_samples(samples, {"loader": "test"})
+    script, text_ok, speech_ok = _script(36, rng)
+    result = evaluate(ScriptedModel(script), data, tmp_path, progress=False)
+
+    sizes = (30, 6)
+    bounds = ((0, 30), (30, 36))
+    subset_speech = [speech_ok[a:b].mean() for a, b in bounds]
+    subset_text = [text_ok[a:b].mean() for a, b in bounds]
+    assert result.macro.speech_accuracy == pytest.approx(np.mean(subset_speech))
+    assert result.macro.gap == pytest.approx(np.mean(subset_text) - np.mean(subset_speech))
+    assert result.speech_accuracy == result.macro.speech_accuracy and result.macro.n == 2
+    assert result.pooled.speech_accuracy == pytest.approx(speech_ok.mean())
+    assert result.pooled.text_accuracy == pytest.approx(text_ok.mean())
+    assert result.pooled.n == sum(sizes)
+    assert result.pooled.speech_accuracy != pytest.approx(result.macro.speech_accuracy)
+    # each interval covers its own estimate; the stratified macro one by an independent resampling
+    for overall in (result.macro, result.pooled):
+        assert overall.gap_low <= overall.gap <= overall.gap_high
+    draws = np.random.default_rng(0)
+    boots = np.zeros(10_000)
+    for a, b in bounds:
+        diff = text_ok[a:b].astype(float) - speech_ok[a:b].astype(float)
+        boots += diff[draws.integers(0, b - a, size=(10_000, b - a))].mean(axis=1)
+    boots /= 2
+    assert result.macro.gap_low == pytest.approx(np.quantile(boots, 0.025))
+    assert result.macro.gap_high == pytest.approx(np.quantile(boots, 0.975))
+
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["overall"]["speech_score"] == summary["macro"]["speech_score"]  # old readers keep working
+    assert summary["pooled"]["speech_score"] == pytest.approx(speech_ok.mean())
+    table = result.format().splitlines()
+    macro_row = next(line for line in table if line.startswith("macro "))
+    pooled_row = next(line for line in table if line.startswith("pooled "))
+    assert f"{100 * result.macro.speech_accuracy:.1f}" in macro_row
+    assert f"{100 * speech_ok.mean():.1f}" in pooled_row
+
+
+def test_a_summary_written_before_pooled_existed_still_loads(tmp_path):
+    rng = np.random.default_rng(2)
+    script, _, speech_ok = _script(12, rng)
+    evaluate(ScriptedModel(script), _dataset(12), tmp_path, progress=False)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    for key in ("macro", "pooled"):
+        del summary[key]
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    from speechgap.evaluation.result import EvalResult
+
+    old = EvalResult.load(tmp_path)
+    assert old.pooled.speech_accuracy == pytest.approx(speech_ok.mean())
+    assert old.speech_accuracy == summary["overall"]["speech_score"]

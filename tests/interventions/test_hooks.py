@@ -95,7 +95,9 @@ def test_length_normalization_at_the_input_gives_critical_frames_the_text_norm(a
 
 
 def test_layers_out_of_range_are_refused(adapter, samples):
-    with pytest.raises(ConfigError, match="apply-layer 9"):
+    with pytest.raises(
+        ConfigError, match=r"argument 'apply_layer' must be in 0\.\.\d+ for this model, got 9"
+    ):
         AngleProjection(apply_layer=9).prepare(adapter, samples[0])
 
 

@@ -166,7 +166,9 @@ def test_bad_settings_are_refused_before_any_run(tiny_dir, manifest, tmp_path, c
         "--method", "angle", "--apply-layer", "7", "--no-progress",
     ]  # fmt: skip
     assert main(argv) == 2
-    assert "--apply-layer 7 is not in 0..3" in capsys.readouterr().err
+    assert "--apply-layer must be in 0..3 for this model, got 7" in capsys.readouterr().err
     assert not (out / "baseline").exists()
     assert main([*argv[:-5], "--method", "nope"]) == 2
-    assert "--method must be one of angle, calibration, length, redundancy" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "--method must be one of angle, ap-deep, ap-input, calibration, dap, length, oracle-merge" in error
+    assert "argument" not in error

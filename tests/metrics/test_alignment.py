@@ -158,7 +158,7 @@ def test_monotonicity_matches_scipy_and_consistency_counts_agreement():
     assert path_monotonicity(pairs) == pytest.approx(spearmanr(j, i).statistic)
     assert np.isnan(path_monotonicity([3, 3, 3]))
     assert path_consistency([1, 2, 3, 4], [1, 0, 3, 0]) == pytest.approx(0.5)
-    with pytest.raises(ConfigError, match="'path_a' and 'path_b'"):
+    with pytest.raises(ConfigError, match="argument 'path_a' and argument 'path_b'"):
         path_consistency([1, 2], [1, 2, 3])
 
 

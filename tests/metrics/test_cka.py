@@ -135,7 +135,7 @@ def test_cross_layer_cka_accepts_torch_and_layer_lists():
     expected = cross_layer_cka(xs, ys)
     from_torch = cross_layer_cka(torch.from_numpy(xs), [torch.from_numpy(y) for y in ys])
     np.testing.assert_allclose(from_torch, expected, rtol=1e-12)
-    with pytest.raises(ConfigError, match="'xs' and 'ys': different numbers of rows"):
+    with pytest.raises(ConfigError, match="argument 'xs' and argument 'ys': different numbers of rows"):
         cross_layer_cka(xs, ys[:, :20])
     with pytest.raises(ConfigError, match="'ys': layers have different shapes"):
         cross_layer_cka(xs, [ys[0], ys[1][:, :3]])

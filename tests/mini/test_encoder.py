@@ -126,11 +126,11 @@ def test_pretraining_refuses_what_ctc_cannot_train_on(processor):
     features, masks = _features(processor, [np.zeros(16_000, np.float32), np.zeros(8_000, np.float32)])
     ok = (features[0], masks[0], [1, 2, 3])
     before = {k: v.clone() for k, v in encoder.state_dict().items()}
-    with pytest.raises(ConfigError, match="EncoderSettings.batch"):
+    with pytest.raises(ConfigError, match="EncoderSettings argument 'batch' must be at least 1, got 0"):
         pretrain_encoder(encoder, [ok], {}, EncoderSettings(steps=1, batch=0), seed=0, progress=False)
-    with pytest.raises(ConfigError, match="EncoderSettings.steps"):
+    with pytest.raises(ConfigError, match="EncoderSettings argument 'steps' must be at least 0, got -1"):
         pretrain_encoder(encoder, [ok], {}, EncoderSettings(steps=-1), seed=0, progress=False)
-    with pytest.raises(ConfigError, match="'train' is empty"):
+    with pytest.raises(ConfigError, match="argument 'train' is empty"):
         pretrain_encoder(encoder, [], {}, EncoderSettings(steps=1), seed=0, progress=False)
     # 0.5 s of audio = 5 encoder positions: 12 words cannot be aligned
     too_long = (features[1], masks[1], list(range(1, 13)))

@@ -163,3 +163,84 @@ def test_score_options_matches_logits(tiny_models, samples, family):
     ordered = np.sort(expected)[::-1]
     assert scores.margin == pytest.approx(ordered[0] - ordered[1])
     assert scores.best == ["A", "B", "C", "D"][int(np.argmax(expected))]
+
+
+def test_option_token_ids_refuse_what_cannot_be_scored(tiny_models, samples):
+    from speechgap.errors import ConfigError
+
+    adapter = tiny_models("qwen2_audio")
+    ids = adapter.option_token_ids(["A", "B", "C", "D"])
+    assert ids == [adapter.tokenizer.encode(o, add_special_tokens=False)[0] for o in "ABCD"]
+    assert len(set(ids)) == 4
+    with pytest.raises(ConfigError, match=r"argument 'options': \['A', 'A'\] share a first token"):
+        adapter.option_token_ids(["A", "A"])
+    # "A." starts with the token of "A": only the two colliding options are named
+    with pytest.raises(ConfigError, match=r"argument 'options': \['A', 'A\.'\] share a first token"):
+        adapter.option_token_ids(["A", "B", "A."])
+    with pytest.raises(ConfigError, match="argument 'options': must not be empty"):
+        adapter.option_token_ids([])
+    with pytest.raises(ConfigError, match="argument 'options': '' encodes to no token"):
+        adapter.option_token_ids(["A", ""])
+    with pytest.raises(ConfigError, match="share a first token"):
+        adapter.score_options(samples[0], "text", options=["A", "B", "A."])
+
+
+def test_option_scores_from_logits_against_numpy():
+    from speechgap.models.base import OptionScores
+
+    logits = torch.tensor([0.5, -1.0, 2.0, 0.0, 1.5])
+    scores = OptionScores.from_logits(["x", "y", "z"], [4, 2, 1], logits)
+    reference = logits.double().numpy() - np.log(np.exp(logits.double().numpy()).sum())
+    np.testing.assert_allclose(scores.log_probs, reference[[4, 2, 1]], rtol=0, atol=1e-12)
+    assert scores.best == "y"  # token 2 has the highest logit (2.0), then token 4 (1.5)
+    assert scores.margin == pytest.approx(0.5)
+    assert OptionScores.from_logits(["x"], [3], logits).margin == 0.0
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("modality", MODALITIES)
+def test_layer0_inputs_equal_the_captured_layer_0(tiny_models, samples, family, modality):
+    adapter = tiny_models(family)
+    sample = samples[1]
+    cap = adapter.capture(sample, modality, layers=[0])
+    layer0 = adapter.layer0_inputs(sample, modality)
+    length = len(cap.input_ids)
+    assert tuple(layer0.hidden.shape) == (1, length, adapter.hidden_size)
+    assert layer0.span == cap.span
+    start, end = layer0.span
+    np.testing.assert_array_equal(layer0.hidden[0, start:end].float().numpy(), cap.hidden[0])
+    assert layer0.position_ids.dtype == torch.float32
+    np.testing.assert_array_equal(layer0.position_ids.numpy(), np.arange(length, dtype=np.float32))
+
+
+def test_layer0_inputs_run_through_the_adapter_and_refuse_multi_axis_positions(tiny_models, samples):
+    from speechgap.errors import ConfigError
+
+    adapter = tiny_models("qwen2_audio")
+    sample = samples[0]
+    # an edit at layer 0 applies: layer0_inputs is one of the adapter's own forward passes
+    with adapter.edit({0: lambda states, positions: torch.zeros_like(states)}):
+        edited = adapter.layer0_inputs(sample, "speech")
+    start, end = edited.span
+    assert torch.count_nonzero(edited.hidden[0, start:end]) == 0
+    assert torch.count_nonzero(edited.hidden[0, :start]) > 0
+
+    def three_axes(_m, args, kwargs):
+        return args, {**kwargs, "position_ids": kwargs["position_ids"].expand(3, 1, -1)}
+
+    handle = adapter.decoder_layers[0].register_forward_pre_hook(three_axes, with_kwargs=True)
+    try:
+        with pytest.raises(ConfigError, match=r"shape \(3, 1, \d+\) \(multi-axis rotary\)"):
+            adapter.layer0_inputs(sample, "speech")
+    finally:
+        handle.remove()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_decoder_owner_owns_the_decoder_layers(tiny_models, family):
+    adapter = tiny_models(family)
+    owner = adapter.decoder_owner
+    assert any(getattr(owner, attr, None) is adapter.decoder_layers for attr in ("layers", "h", "blocks"))
+    assert any(module is owner for module in adapter.model.modules())
+    assert adapter.final_norm is None or any(m is adapter.final_norm for m in owner.children())
+    assert getattr(owner, "rotary_emb", None) is not None

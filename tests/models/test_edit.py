@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from speechgap.errors import ConfigError
+from speechgap.errors import ConfigError, ModelError
 
 FAMILY = "qwen2_audio"
 
@@ -117,3 +117,42 @@ def test_bad_edit_arguments(tiny_models, samples):
         with adapter.edit({1: lambda s, p: s[:1]}):
             adapter.capture(samples[0], "text")
     assert _hook_count(adapter) == hooks_before
+
+
+@pytest.mark.parametrize("layer", [0, 2])
+def test_forward_pass_outside_the_adapter_fails_loudly(tiny_models, samples, tiny_dirs, layer):
+    from speechgap.models import load_model
+
+    adapter = tiny_models(FAMILY)
+    sample = samples[0]
+    hooks_before = _hook_count(adapter)
+    before = adapter.capture(sample, "speech")
+    inputs = adapter._model_inputs(adapter.prepare([sample], "speech"))
+    calls: list[int] = []
+
+    def zero(states, positions):
+        calls.append(1)
+        return torch.zeros_like(states)
+
+    entry_points = "capture, capture_batch, forward, generate, generate_batch, score_options, layer0_inputs"
+    with adapter.edit({layer: zero}):
+        assert adapter.editing
+        with pytest.raises(ModelError, match=f"not started through the adapter.*{entry_points}"):
+            with torch.inference_mode():
+                adapter.model(**inputs, use_cache=False)
+        assert calls == []  # the edit never ran on the unbound pass
+        edited = adapter.capture(sample, "speech")  # the adapter's own passes still apply it
+    assert calls == [1]
+    start, end = before.span
+    np.testing.assert_array_equal(edited.hidden[layer], 0.0)
+    assert not adapter.editing
+    assert _hook_count(adapter) == hooks_before
+    np.testing.assert_array_equal(adapter.capture(sample, "speech").hidden, before.hidden)
+    fresh = load_model(tiny_dirs(FAMILY))
+    with torch.inference_mode():
+        torch.testing.assert_close(
+            adapter.model(**inputs, use_cache=False).logits,
+            fresh.model(**inputs, use_cache=False).logits,
+            rtol=0,
+            atol=0,
+        )

@@ -80,9 +80,13 @@ def test_missing_data_errors() -> None:
         score_response("Canberra", "sdqa")
     with pytest.raises(DataError, match="instruction"):
         score_response("text", "ifeval")
-    with pytest.raises(ConfigError, match="judge"):
+    with pytest.raises(ConfigError, match="argument 'judge'"):
         score_response("text", "judge", prompt="q")
-    with pytest.raises(ConfigError, match="task"):
+    with pytest.raises(ConfigError, match="argument 'task' or argument 'sample_id'"):
         score_response("yes", "bbh", answer="yes")
-    with pytest.raises(ConfigError, match="unknown scoring mode"):
+    with pytest.raises(ConfigError, match="argument 'mode' must be one of .*, got 'bleu'"):
         score_response("text", "bleu")
+    with pytest.raises(ConfigError, match="argument 'mcq_protocol'"):
+        score_response("B", "mcq", answer="B", mcq_protocol="lenient")
+    with pytest.raises(ConfigError, match="argument 'sdqa_matcher'"):
+        score_response("Canberra", "sdqa", answer="Canberra", sdqa_matcher="exact")

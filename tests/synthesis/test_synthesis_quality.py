@@ -62,7 +62,7 @@ def test_asr_filter_keeps_clips_within_max_wer():
     ok, info = keep(-np.ones(10, np.float32), 16000, "The cat sat on the mat.")
     assert not ok and info["wer"] == pytest.approx(4 / 6, abs=1e-4) and info["transcript"] == "the hat sat"
     assert keep.settings["max_wer"] == 0.1
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="argument 'max_wer' must be >= 0"):
         asr_wer_filter(transcribe, max_wer=-1)
 
 
@@ -76,5 +76,5 @@ def test_load_transcriber_from_file_and_errors(tmp_path):
         ("no_such_module_xyz:f", "cannot import"),
         ("/no/file.py:f", "no such file"),
     ):
-        with pytest.raises(ConfigError, match=message):
+        with pytest.raises(ConfigError, match=f"argument 'spec'.*{message}"):
             load_transcriber(spec)

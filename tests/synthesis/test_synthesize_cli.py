@@ -87,7 +87,7 @@ def test_asr_filter_option_loads_the_users_function(tmp_path, input_file):
 
 
 def test_bad_split_fractions_is_a_config_error(tmp_path, input_file):
-    with pytest.raises(ConfigError, match="--split-fractions"):
+    with pytest.raises(ConfigError, match="NAME=SHARE,NAME=SHARE.*got '0.8'"):
         _run(
             [
                 str(input_file),

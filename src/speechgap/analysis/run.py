@@ -29,7 +29,7 @@ from speechgap.analysis.pairing import PAIRINGS
 from speechgap.analysis.sample import LAYER_MEASURES, PathView, measure_sample, path_view
 from speechgap.data.types import PairedDataset, PairedSample
 from speechgap.errors import ConfigError, DataError, ModelError
-from speechgap.io import JsonlAppender, atomic_write_bytes, atomic_write_json, read_jsonl
+from speechgap.io import JsonlAppender, atomic_write_bytes, atomic_write_json, read_json, read_jsonl
 from speechgap.metrics import CrossLayerCKA, cka_band, relation_to_correctness
 from speechgap.provenance import provenance
 
@@ -129,6 +129,120 @@ class AnalysisResult:
     @property
     def per_sample_path(self) -> Path:
         return self.out_dir / "per_sample.parquet"
+
+    # ------------------------------------------------------------------ typed views of the summary
+    @property
+    def layers(self) -> list[int]:
+        """The analysed layers (0 = input to block 1, l = output of block l)."""
+        return list(self.summary["per_layer"]["pooled_cosine"]["layers"])
+
+    def layer_means(self, measure: str) -> np.ndarray:
+        """Mean over samples of a per-layer measure (``pooled_cosine``, ``pooled_euclidean``, ``aps_cos``,
+        ...), shape ``(len(layers),)``; NaN where no sample had a value."""
+        stats = self.summary["per_layer"].get(measure)
+        if stats is None:
+            raise ConfigError(
+                f"argument 'measure' must be one of {', '.join(self.summary['per_layer'])}, got {measure!r}"
+            )
+        return np.array([np.nan if v is None else v for v in stats["mean"]], dtype=np.float64)
+
+    @property
+    def pooled_cosine(self) -> np.ndarray:
+        """Mean-pooled speech/text cosine similarity per layer (paper 1), ``(len(layers),)``."""
+        return self.layer_means("pooled_cosine")
+
+    @property
+    def pooled_euclidean(self) -> np.ndarray:
+        """Mean-pooled speech/text Euclidean distance per layer (paper 1), ``(len(layers),)``."""
+        return self.layer_means("pooled_euclidean")
+
+    @property
+    def aps_cos(self) -> float | None:
+        """Alignment Path Score (cosine), mean over samples."""
+        return self.summary["aps"]["cos"]["mean"]
+
+    @property
+    def aps_euclid(self) -> float | None:
+        """Alignment Path Score (Euclidean distance), mean over samples."""
+        return self.summary["aps"]["euclid"]["mean"]
+
+    @property
+    def cka_band(self) -> dict[str, Any] | None:
+        """The CKA band: per speech layer its best text layer and the band's width."""
+        return (self.summary.get("cka") or {}).get("band")
+
+    def to_json(self) -> dict[str, Any]:
+        """The content of ``summary.json``."""
+        return self.summary
+
+    def to_frame(self) -> Any:
+        """One row per analysed sample (``per_sample.parquet`` as a pandas DataFrame)."""
+        import pandas as pd
+
+        return pd.read_parquet(self.per_sample_path)
+
+    def per_layer_frame(self) -> Any:
+        """One row per (sample, layer) (``per_layer.parquet`` as a pandas DataFrame)."""
+        import pandas as pd
+
+        return pd.read_parquet(self.per_layer_path)
+
+    def plot(self) -> Any:
+        """The layer curves: pooled cosine, Euclidean distance and APS per layer, mean ± std."""
+        from speechgap.report.figures import layer_curves
+
+        return layer_curves(self.summary)
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> AnalysisResult:
+        """Reopen a finished ``speechgap analyze`` folder (no model needed)."""
+        out_dir = Path(out_dir)
+        summary_path = out_dir / "summary.json"
+        if not summary_path.is_file():
+            raise ConfigError(f"{out_dir}: no summary.json; run `speechgap analyze` there first")
+        summary = read_json(summary_path, what="analysis summary")
+        if "per_layer" not in summary:
+            raise DataError("not an analysis summary (no 'per_layer')", path=summary_path)
+        cka_path = out_dir / "cka.npy"
+        cka = np.load(cka_path, allow_pickle=False) if cka_path.is_file() else None
+        figures = sorted((out_dir / "figures").glob("*.png"))
+        skipped = dict(summary.get("skipped") or {})
+        return cls(out_dir, summary, cka, int(summary["n_samples"]), 0, skipped, figures)
+
+    def format(self) -> str:
+        layer0 = "included" if self.summary.get("include_layer0") else "excluded"
+        cosine = ", ".join(f"{v:.3f}" for v in self.pooled_cosine)
+        return (
+            f"{self.n_samples} samples, layers {self.layers} (layer 0 {layer0}); "
+            f"APS cos {_fmt(self.aps_cos)}, APS euclid {_fmt(self.aps_euclid)}; pooled cosine per layer "
+            f"[{cosine}]"
+        )
+
+    def __repr__(self) -> str:
+        return f"AnalysisResult({str(self.out_dir)!r})\n{self.format()}"
+
+    def _repr_html_(self) -> str:
+        from speechgap.report.html import result_table
+
+        rows = [
+            [layer, f"{cos:.4f}", f"{euc:.4f}", f"{aps:.4f}"]
+            for layer, cos, euc, aps in zip(
+                self.layers,
+                self.pooled_cosine,
+                self.pooled_euclidean,
+                self.layer_means("aps_cos"),
+                strict=True,
+            )
+        ]
+        return result_table(
+            f"AnalysisResult: {self.out_dir} ({self.n_samples} samples; APS cos {_fmt(self.aps_cos)})",
+            ["layer", "pooled cosine", "pooled Euclidean", "APS cos"],
+            rows,
+        )
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
 
 
 def default_base_layer(available: Sequence[int], num_layers: int) -> int:
@@ -269,10 +383,10 @@ class _Plan:
 def _plan(source: _Source, settings: AnalysisSettings) -> _Plan:
     if settings.cka_pairing not in PAIRINGS:
         raise ConfigError(
-            f"--cka-pairing: expected one of {', '.join(PAIRINGS)}, got {settings.cka_pairing!r}"
+            f"argument 'cka_pairing': expected one of {', '.join(PAIRINGS)}, got {settings.cka_pairing!r}"
         )
     if settings.limit is not None and settings.limit < 0:
-        raise ConfigError(f"--limit: must be >= 0, got {settings.limit}")
+        raise ConfigError(f"argument 'limit' must be >= 0, got {settings.limit}")
     if settings.checkpoint_every < 1:
         raise ConfigError(f"argument 'checkpoint_every': must be >= 1, got {settings.checkpoint_every}")
     available = sorted(source.available)
@@ -282,18 +396,20 @@ def _plan(source: _Source, settings: AnalysisSettings) -> _Plan:
         layers = sorted({int(layer) for layer in settings.layers})
         bad = [layer for layer in layers if layer not in available]
         if bad:
-            raise ConfigError(f"--layers: {bad} not available; the source has layers {available}")
+            raise ConfigError(f"argument 'layers': {bad} not available; the source has layers {available}")
     if not settings.include_layer0:
         layers = [layer for layer in layers if layer != 0]
     if not layers:
-        raise ConfigError("--layers: no layer left to analyse (layer 0 excluded: add --include-layer0)")
+        raise ConfigError(
+            "argument 'layers': no layer left to analyse (layer 0 excluded: set argument 'include_layer0')"
+        )
     if settings.base_layer is None:
         base = default_base_layer(available, source.num_layers)
     else:
         base = int(settings.base_layer)
         if base not in available:
             raise ConfigError(
-                f"--base-layer: layer {base} is not available; the source has layers {available}"
+                f"argument 'base_layer': layer {base} is not available; the source has layers {available}"
             )
     ids = source.ids if settings.limit is None else source.ids[: settings.limit]
     if not ids:
@@ -304,7 +420,7 @@ def _plan(source: _Source, settings: AnalysisSettings) -> _Plan:
         unknown = [sid for sid in settings.path_samples if sid not in ids]
         if unknown:
             raise ConfigError(
-                f"--path-samples: unknown sample ids {unknown} (not among the analysed samples)"
+                f"argument 'path_samples': unknown sample ids {unknown} (not among the analysed samples)"
             )
         path_samples = list(settings.path_samples)
     return _Plan(ids, layers, base, sorted(set(layers) | {base}), path_samples)
@@ -572,7 +688,7 @@ def _check_resume(path: Path, record: dict[str, Any]) -> None:
     if key(previous) != key(record):
         raise ConfigError(
             f"{path.parent} holds an analysis with other settings or another source ({key(previous)}); "
-            "use another --out folder, or the same settings to resume"
+            "use another output folder (argument 'out_dir'), or the same settings to resume"
         )
 
 

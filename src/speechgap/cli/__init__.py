@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from speechgap.errors import SpeechgapError
@@ -41,8 +42,39 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"speechgap.cli.{name}")
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(command_parser)
-        command_parser.set_defaults(_run=module.run)
+        command_parser.set_defaults(_run=module.run, _parser=command_parser)
     return parser
+
+
+_ARGUMENT = re.compile(r"argument '([A-Za-z_][A-Za-z0-9_]*)'")
+
+
+def flag_names(parser: argparse.ArgumentParser, aliases: dict[str, str] | None = None) -> dict[str, str]:
+    """Python argument name -> the subcommand's flag: each option's ``dest`` and its long name with ``_``
+    (``max_new_tokens`` -> ``--max-new-tokens``), plus the command's own ``ARGUMENT_FLAGS`` for arguments
+    named differently in Python (``out_dir`` -> ``--out``)."""
+    names: dict[str, str] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):  # e.g. `speechgap mini train`
+            for child in action.choices.values():
+                for name, flag in flag_names(child).items():
+                    names.setdefault(name, flag)
+            continue
+        long = [option for option in action.option_strings if option.startswith("--")]
+        if long:
+            names.setdefault(action.dest, long[0])
+            for option in long:
+                names.setdefault(option[2:].replace("-", "_"), option)
+        elif not action.option_strings and action.dest not in ("help",):
+            names.setdefault(action.dest, action.metavar or action.dest.upper())
+    names.update(aliases or {})
+    return names
+
+
+def translate_error(message: str, names: dict[str, str]) -> str:
+    """A library message in the command's words: ``argument 'k'`` becomes ``--k`` where the command has
+    that flag; other argument names stay as they are."""
+    return _ARGUMENT.sub(lambda match: names.get(match.group(1), match.group(0)), message)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except SpeechgapError as err:
-        print(f"speechgap {args.command}: error: {err}", file=sys.stderr)
+        module = importlib.import_module(f"speechgap.cli.{args.command}")
+        names = flag_names(args._parser, getattr(module, "ARGUMENT_FLAGS", None))
+        print(f"speechgap {args.command}: error: {translate_error(str(err), names)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"speechgap {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)

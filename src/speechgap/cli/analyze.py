@@ -14,6 +14,8 @@ import sys
 
 from speechgap.cli.common import add_model_arguments
 
+ARGUMENT_FLAGS = {"out_dir": "--out", "eval_dir": "--eval", "dtype": "--model-dtype"}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_argument_group("source (one of)")
@@ -63,18 +65,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from speechgap.analysis import AnalysisSettings, analyze
+    from speechgap.api import analyze
     from speechgap.cli.capture import parse_layers
-    from speechgap.errors import ConfigError
 
-    if (args.captures is None) == (args.model is None):
-        raise ConfigError("give exactly one source: --captures DIR, or --model M with --data D")
-    if args.model is not None and args.data is None:
-        raise ConfigError("--model needs --data (the samples to run)")
     path_samples = None
     if args.path_samples is not None:
         path_samples = [part.strip() for part in args.path_samples.split(",") if part.strip()]
-    settings = AnalysisSettings(
+    result = analyze(
+        args.model,
+        args.data,
+        args.out,
+        captures=args.captures,
+        eval_dir=args.eval,
         layers=parse_layers(args.layers),
         include_layer0=args.include_layer0,
         cka_pairing=args.cka_pairing,
@@ -84,35 +86,17 @@ def run(args: argparse.Namespace) -> int:
         debiased=args.debiased,
         band_tolerance=args.band_tolerance,
         figures=not args.no_figures,
-    )
-    from speechgap.data.load import load_pairs
-
-    if args.captures is not None:
-        source = args.captures
-        pairs = load_pairs(args.data) if args.data is not None else None
-    else:
-        from speechgap.models import load_model
-
-        dataset = load_pairs(args.data, limit=args.limit)
-        adapter = load_model(
-            args.model, device=args.device, dtype=args.model_dtype, trust_remote_code=args.trust_remote_code
-        )
-        source, pairs = (adapter, dataset), None
-    result = analyze(
-        source,
-        args.out,
-        settings,
-        eval_dir=args.eval,
-        pairs=pairs,
+        device=args.device,
+        dtype=args.model_dtype,
+        trust_remote_code=args.trust_remote_code,
         progress=not args.no_progress,
         command=list(sys.argv),
     )
     summary = result.summary
-    layer0 = "included" if settings.include_layer0 else "excluded"
-    aps = summary["aps"]["cos"]["mean"]
+    layer0 = "included" if args.include_layer0 else "excluded"
     print(
         f"analysed {result.n_samples} samples ({result.n_new} new, {len(result.skipped)} skipped), "
-        f"layers {summary['settings']['layers']} (layer 0 {layer0}); mean APS (cos) {aps:.4f}; "
+        f"layers {summary['settings']['layers']} (layer 0 {layer0}); mean APS (cos) {result.aps_cos:.4f}; "
         f"outputs in {args.out}"
     )
     if summary["cka"]["error"]:

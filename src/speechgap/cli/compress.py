@@ -17,6 +17,9 @@ def _floats(text: str | None, flag: str) -> list[float]:
         raise ConfigError(f"{flag} takes comma-separated numbers, got {text!r}") from None
 
 
+ARGUMENT_FLAGS = {"out_dir": "--out", "modalities": "--modality"}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="speech LLM: a save_pretrained folder or a Hub id")
     parser.add_argument("--data", required=True, help="paired data: manifest.jsonl or a spec (docs/data.md)")
@@ -62,12 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from speechgap.compression.experiment import CompressionSpec, run_compression, sweep
-    from speechgap.data.load import load_pairs
-    from speechgap.evaluation.run import EvalSettings
-    from speechgap.models import load_model
+    from speechgap.api import compress
 
-    base = CompressionSpec(
+    result = compress(
+        args.model,
+        args.data,
+        args.out,
         method=args.method,
         tau=args.tau,
         omega=args.omega,
@@ -78,51 +81,20 @@ def run(args: argparse.Namespace) -> int:
         position=args.position,
         layer=args.layer,
         retention=args.retention,
-        seed=args.seed,
-    )
-    layers = [int(x) for x in _floats(args.sweep_layers, "--sweep-layers")]
-    specs = sweep(
-        base,
-        taus=_floats(args.sweep_tau, "--sweep-tau"),
-        retentions=_floats(args.sweep_retention, "--sweep-retention"),
-        layers=layers,
-    )
-    settings = EvalSettings(
-        modalities=("speech",),
+        sweep_tau=_floats(args.sweep_tau, "--sweep-tau"),
+        sweep_retention=_floats(args.sweep_retention, "--sweep-retention"),
+        sweep_layers=[int(x) for x in _floats(args.sweep_layers, "--sweep-layers")],
         answer_mode=args.answer_mode,
         max_new_tokens=args.max_new_tokens,
-        seed=args.seed,
         limit=args.limit,
-    )
-    data = load_pairs(args.data)
-    model = load_model(
-        args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code
-    )
-    for spec in specs:  # refuse a bad setting before any evaluation starts
-        spec.plan(model.num_layers)
-    result = run_compression(
-        model,
-        data,
-        args.out,
-        specs,
-        settings,
         timing_samples=args.timing_samples,
         repeats=args.repeats,
+        seed=args.seed,
+        device=args.device,
+        dtype=args.dtype,
+        trust_remote_code=args.trust_remote_code,
         progress=not args.no_progress,
     )
-    for variant in result["variants"]:
-        lengths, acc, speed = variant["lengths"], variant["accuracy"], variant["speed"]
-        line = (
-            f"{variant['name']}: retention {100 * lengths['retention']:.1f}%  "
-            f"prefill FLOPs {100 * lengths['prefill_flops_ratio']:.1f}%  "
-            f"speech acc {100 * acc['baseline_accuracy']:.1f}% -> {100 * acc['treated_accuracy']:.1f}% "
-            f"(Δ {100 * acc['delta']:+.1f} [{100 * acc['delta_low']:+.1f}, {100 * acc['delta_high']:+.1f}], "
-            f"McNemar p={acc['mcnemar']['p_exact']:.3g})"
-        )
-        if speed is not None:
-            memory = speed["peak_memory_ratio"]
-            line += f"  TTFT x{speed['ttft_ratio']:.2f}  KV cache x{speed['kv_cache_ratio']:.2f}"
-            line += f"  peak memory x{memory:.2f}" if memory is not None else ""
-        print(line)
+    print(result.format())
     print(f"-> {args.out}/compression.json")
     return 0

@@ -6,6 +6,8 @@ import argparse
 
 from speechgap.cli.common import add_model_arguments
 
+ARGUMENT_FLAGS = {"out_dir": "--out", "modalities": "--modality", "model": "--model", "data": "--data"}
+
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("LLM judge (open-ended subsets: alpacaeval, commoneval, ...)")
@@ -67,38 +69,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from speechgap.data.load import load_pairs
-    from speechgap.evaluation.report import format_table, score_run
-    from speechgap.evaluation.run import EvalSettings, evaluate
-    from speechgap.models import load_model
+    from speechgap.api import evaluate
 
-    settings = EvalSettings(
-        modalities=tuple(m.strip() for m in args.modality.split(",") if m.strip()),
-        answer_mode=args.answer_mode,
+    result = evaluate(
+        args.model,
+        args.data,
+        args.out,
+        modality=args.modality,
+        limit=args.limit,
         max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size,
+        answer_mode=args.answer_mode,
         scoring_mode=args.scoring_mode,
-        mcq_protocol="voicebench" if args.voicebench_compat else args.mcq_protocol,
+        mcq_protocol=args.mcq_protocol,
+        voicebench_compat=args.voicebench_compat,
         seed=args.seed,
-        limit=args.limit,
+        base_model=args.base_model,
+        judge=make_judge(args),
+        instruction=args.instruction,
+        system_prompt=args.system_prompt,
+        device=args.device,
+        dtype=args.dtype,
+        trust_remote_code=args.trust_remote_code,
+        progress=not args.no_progress,
     )
-    judge = make_judge(args)
-    prompts = {
-        key: value
-        for key, value in (("instruction", args.instruction), ("system_prompt", args.system_prompt))
-        if value is not None
-    }
-    data = load_pairs(args.data)
-    model = load_model(
-        args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code, **prompts
-    )
-    base_model = None
-    if args.base_model:
-        from speechgap.models.text_lm import load_text_model
-
-        base_model = load_text_model(args.base_model, device=args.device, dtype=args.dtype, **prompts)
-    result = evaluate(model, data, args.out, settings, base_model=base_model, progress=not args.no_progress)
-    summary = score_run(args.out, judge=judge) if judge is not None else result.summary
     print(f"{result.written} new records, {result.skipped} already done -> {args.out}/results.jsonl")
-    print(format_table(summary))
+    print(result.format())
     return 0

@@ -6,6 +6,8 @@ import argparse
 
 from speechgap.cli.common import add_model_arguments
 
+ARGUMENT_FLAGS = {"out_dir": "--out", "baseline_text": "--no-baseline-text"}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="speech LLM: a save_pretrained folder or a Hub id")
@@ -14,10 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--method",
         required=True,
-        help="angle, length, calibration, redundancy, or paper 2's oracle compression: oracle-random, "
-        "oracle-uniform, oracle-merge (and methods other packages register)",
+        help="angle, length, calibration, redundancy, or a speech-token merging method: oracle-random, "
+        "oracle-uniform, oracle-merge, ap-input, ap-deep, dap, tome (and methods registered with "
+        "speechgap.evaluation.methods.register_method)",
     )
-    oracle = parser.add_argument_group("oracle compression (paper 2; runs through speechgap compress)")
+    oracle = parser.add_argument_group("oracle compression (paper 2; runs as speechgap compress does)")
     oracle.add_argument("--layer", type=int, default=None, help="layer to shorten (default: the deep layer)")
     oracle.add_argument("--retention", type=float, default=0.25, help="fraction of speech tokens kept (0.25)")
     oracle.add_argument("--sweep-layers", default=None, help="comma-separated layers (a sweep over layers)")
@@ -76,88 +79,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-ORACLE_METHODS = ("oracle-random", "oracle-uniform", "oracle-merge")
-
-
-def _run_oracle(args: argparse.Namespace) -> int:
-    """Oracle compression shortens the sequence mid-network: it runs through ``speechgap compress``."""
-    from speechgap.cli import compress
-
-    argv = ["--model", args.model, "--data", args.data, "--out", args.out, "--method", args.method]
-    argv += ["--retention", str(args.retention), "--answer-mode", args.answer_mode]
-    argv += ["--max-new-tokens", str(args.max_new_tokens), "--seed", str(args.seed)]
-    for flag, value in (
-        ("--layer", args.layer),
-        ("--sweep-layers", args.sweep_layers),
-        ("--limit", args.limit),
-    ):
-        if value is not None:
-            argv += [flag, str(value)]
-    for flag, value in (("--device", args.device), ("--dtype", args.dtype)):
-        if value is not None:
-            argv += [flag, value]
-    if args.no_progress:
-        argv.append("--no-progress")
-    parser = argparse.ArgumentParser(prog="speechgap intervene")
-    compress.add_arguments(parser)
-    return compress.run(parser.parse_args(argv))
-
-
 def run(args: argparse.Namespace) -> int:
-    from speechgap.data.load import load_pairs
-    from speechgap.errors import ConfigError
-    from speechgap.evaluation.run import EvalSettings
-    from speechgap.interventions.run import InterventionSettings, available_methods, run_intervention
-    from speechgap.models import load_model
+    from speechgap.api import intervene
+    from speechgap.evaluation.methods import get_method
+    from speechgap.interventions.run import REDUNDANCY
 
-    if args.method in ORACLE_METHODS:
-        return _run_oracle(args)
-    if args.method not in available_methods():
-        raise ConfigError(f"--method must be one of {', '.join(available_methods())}, got {args.method!r}")
-    given = [args.calibration, args.calibration_fraction, args.calibration_stats]
-    if sum(value is not None for value in given) > 1:
-        raise ConfigError("give only one of --calibration, --calibration-fraction, --calibration-stats")
-    settings = InterventionSettings(
-        critical=args.critical,
-        k=args.k,
-        path=args.path,
-        path_layer=args.path_layer,
-        apply_layer=args.apply_layer,
-        calibration_layer=args.calibration_layer,
-        calibration_positions=args.calibration_positions,
-        calibration_fraction=args.calibration_fraction,
-        split_seed=args.split_seed,
-        calibration_stats=args.calibration_stats,
-        repeats=args.repeats,
-        baseline_text=not args.no_baseline_text,
-    )
-    eval_settings = EvalSettings(
+    settings: dict = {}
+    if args.method == REDUNDANCY:
+        settings = {"repeats": args.repeats}
+    elif get_method(args.method).kind == "compression":
+        settings = {"retention": args.retention}
+        if args.layer is not None:
+            settings["layer"] = args.layer
+    else:
+        named = {
+            "critical": args.critical,
+            "k": args.k,
+            "path": args.path,
+            "path_layer": args.path_layer,
+            "apply_layer": args.apply_layer,
+            "calibration_layer": args.calibration_layer,
+            "calibration_positions": args.calibration_positions,
+            "calibration_fraction": args.calibration_fraction,
+            "split_seed": args.split_seed,
+            "calibration_stats": args.calibration_stats,
+        }
+        settings = {name: named[name] for name in get_method(args.method).settings if name in named}
+    sweep_layers = [int(x) for x in args.sweep_layers.split(",") if x.strip()] if args.sweep_layers else []
+    result = intervene(
+        args.model,
+        args.data,
+        args.method,
+        args.out,
+        limit=args.limit,
         answer_mode=args.answer_mode,
         max_new_tokens=args.max_new_tokens,
         scoring_mode=args.scoring_mode,
         seed=args.seed,
-        limit=args.limit,
-    )
-    prompts = {
-        key: value
-        for key, value in (("instruction", args.instruction), ("system_prompt", args.system_prompt))
-        if value is not None
-    }
-    data = load_pairs(args.data)
-    calibration = load_pairs(args.calibration) if args.calibration is not None else None
-    model = load_model(
-        args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code, **prompts
-    )
-    report = run_intervention(
-        model,
-        data,
-        args.method,
-        args.out,
-        settings,
-        eval_settings,
-        calibration=calibration,
+        baseline_text=not args.no_baseline_text,
+        calibration=args.calibration,
+        sweep_layers=sweep_layers,
+        instruction=args.instruction,
+        system_prompt=args.system_prompt,
+        device=args.device,
+        dtype=args.dtype,
+        trust_remote_code=args.trust_remote_code,
         progress=not args.no_progress,
+        **settings,
     )
-    print(report.format())
-    print(f"-> {report.out_dir / 'comparison.json'}")
+    print(result.format())
+    written = "compression.json" if result.compression is not None else "comparison.json"
+    print(f"-> {result.out_dir / written}")
     return 0

@@ -6,6 +6,8 @@ import argparse
 
 from speechgap.cli.eval import add_judge_arguments, make_judge
 
+ARGUMENT_FLAGS = {"out_dir": "DIR"}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", help="an evaluation folder written by `speechgap eval`")
@@ -21,10 +23,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from speechgap.evaluation.report import format_table, score_run
+    from speechgap.api import score
 
-    protocol = "voicebench" if args.voicebench_compat else args.mcq_protocol
-    summary = score_run(args.dir, mcq_protocol=protocol, seed=args.seed, judge=make_judge(args))
-    print(format_table(summary))
+    result = score(
+        args.dir,
+        mcq_protocol=args.mcq_protocol,
+        voicebench_compat=args.voicebench_compat,
+        seed=args.seed,
+        judge=make_judge(args),
+    )
+    print(result.format())
     print(f"-> {args.dir}/summary.json")
     return 0

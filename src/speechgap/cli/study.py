@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+ARGUMENT_FLAGS = {"out_dir": "--out", "zoo_dir": "--zoo"}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -24,18 +26,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from speechgap.data.load import load_pairs
-    from speechgap.study import StudySettings, format_study, run_study
+    from speechgap.api import study
 
-    settings = StudySettings(
+    result = study(
+        args.zoo,
+        args.data,
+        args.out,
         answer_mode=args.answer_mode,
         max_new_tokens=args.max_new_tokens,
         eval_limit=args.eval_limit,
         analysis_limit=args.analysis_limit,
         include_layer0=args.include_layer0,
         instruction=args.instruction,
+        progress=not args.no_progress,
     )
-    study = run_study(args.zoo, load_pairs(args.data), args.out, settings, progress=not args.no_progress)
-    print(format_study(study))
+    print(result.format())
     print(f"-> {args.out}/study.json, {args.out}/figures/")
     return 0

@@ -31,13 +31,13 @@ A group of several indices becomes one token (the mean of its members); an index
 def _check(states: np.ndarray, tau: float, omega: int, rule: str) -> np.ndarray:
     states = np.asarray(states, dtype=np.float64)
     if states.ndim != 2:
-        raise ConfigError(f"affinity pooling takes states of shape (tokens, dim), got {states.shape}")
+        raise ConfigError(f"argument 'states' must have shape (tokens, dim), got {states.shape}")
     if omega < 1:
-        raise ConfigError(f"the look-back window omega must be >= 1, got {omega}")
+        raise ConfigError(f"argument 'omega' (the look-back window) must be >= 1, got {omega}")
     if rule not in RULES:
-        raise ConfigError(f"the affinity rule must be one of {RULES}, got {rule!r}")
+        raise ConfigError(f"argument 'rule' must be one of {RULES}, got {rule!r}")
     if not np.isfinite(tau):
-        raise ConfigError(f"tau must be a finite number, got {tau}")
+        raise ConfigError(f"argument 'tau' must be a finite number, got {tau}")
     return states
 
 

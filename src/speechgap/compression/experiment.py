@@ -13,9 +13,8 @@ and ``compression.json`` is rewritten atomically after each variant.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +29,18 @@ from speechgap.compression.plan import (
 from speechgap.compression.run import (
     CompressedModel,
     LengthRecord,
+    LengthSummary,
+    SpeedSummary,
     measure_speed,
     summarize_lengths,
 )
 from speechgap.compression.tome import TokenMerging
 from speechgap.data.types import PairedDataset
 from speechgap.errors import ConfigError
-from speechgap.io import atomic_write_json, read_jsonl
+from speechgap.evaluation.compare import RunComparison, compare_runs
+from speechgap.evaluation.methods import MethodContext, get_method, register_method
+from speechgap.evaluation.run import EvalSettings, evaluate
+from speechgap.io import atomic_write_json, read_json, read_jsonl
 from speechgap.models.base import SpeechLLM
 from speechgap.provenance import provenance
 
@@ -74,7 +78,7 @@ class CompressionSpec:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ConfigError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
+            raise ConfigError(f"argument 'method' must be one of {', '.join(METHODS)}, got {self.method!r}")
 
     @property
     def name(self) -> str:
@@ -135,7 +139,7 @@ def sweep(
     specs = [base]
     if taus:
         if base.method not in ("ap-input", "ap-deep", "dap"):
-            raise ConfigError("--sweep-tau is for ap-input, ap-deep and dap")
+            raise ConfigError("argument 'sweep_tau' is for the methods ap-input, ap-deep and dap")
         offset = base.deep_tau - base.tau
         if base.method == "ap-deep":
             specs = [replace(base, deep_tau=t) for t in taus]
@@ -145,13 +149,56 @@ def sweep(
             specs = [replace(base, tau=t) for t in taus]
     if retentions or layers:
         if base.method.startswith(("ap", "dap")):
-            raise ConfigError("--sweep-retention / --sweep-layers are for the oracle methods and tome")
+            raise ConfigError(
+                "argument 'sweep_retention' and argument 'sweep_layers' are for the oracle methods and tome"
+            )
         specs = [
             replace(base, retention=r, layer=lay)
             for lay in (layers or [base.layer])
             for r in (retentions or [base.retention])
         ]
     return specs
+
+
+SPEC_SETTINGS = tuple(name for name in CompressionSpec.__dataclass_fields__ if name != "method")
+
+
+def _merged_model(context: MethodContext) -> CompressedModel:
+    """The factory of every compression method: the adapter behind the method's merge plan."""
+    spec = CompressionSpec(**context.options).resolved(context.adapter.num_layers)
+    return CompressedModel(
+        context.adapter,
+        spec.plan(context.adapter.num_layers),
+        lengths_path=context.out_dir / spec.name / LENGTHS,
+    )
+
+
+_DESCRIPTIONS = {
+    "ap-input": "Affinity Pooling of the speech span at the decoder input (paper 2)",
+    "ap-deep": "Affinity Pooling of the speech span at one deep layer (paper 2)",
+    "dap": "dual Affinity Pooling: at the input and at a deep layer (paper 2)",
+    "oracle-random": "oracle compression: random drop inside word windows at one layer (paper 2)",
+    "oracle-uniform": "oracle compression: uniform drop inside word windows at one layer (paper 2)",
+    "oracle-merge": "oracle compression: uniform merge inside word windows at one layer (paper 2)",
+    "tome": "ToMe-style bipartite merging at one layer, order kept (baseline)",
+}
+for _name in METHODS:
+    register_method(
+        _name,
+        lambda context, name=_name: _merged_model(
+            MethodContext(
+                context.adapter,
+                {**context.options, "method": name},
+                context.out_dir,
+                context.evaluation,
+                context.calibration,
+                context.progress,
+            )
+        ),
+        kind="compression",
+        settings=SPEC_SETTINGS,
+        description=_DESCRIPTIONS[_name],
+    )
 
 
 def _lengths(model: CompressedModel, data: PairedDataset, path: Path) -> list[LengthRecord]:
@@ -168,17 +215,210 @@ def _lengths(model: CompressedModel, data: PairedDataset, path: Path) -> list[Le
     return records
 
 
+@dataclass
+class CompressionVariant:
+    """One merge setting's figures against the unmerged model on the same samples.
+
+    Attributes:
+        name: the variant's folder name (says what the setting is).
+        spec: the resolved :class:`CompressionSpec`.
+        plan: the merge plan's description.
+        lengths: retention and prefill FLOPs (:class:`~speechgap.compression.run.LengthSummary`).
+        speed: time to first token, peak memory and KV cache (None when timing was skipped).
+        comparison: speech accuracy without and with, paired (:class:`RunComparison`).
+    """
+
+    name: str
+    spec: CompressionSpec
+    plan: dict[str, Any]
+    lengths: LengthSummary
+    speed: SpeedSummary | None
+    comparison: RunComparison
+
+    @property
+    def retention(self) -> float:
+        """Speech tokens reaching the last block / speech tokens at the input (pooled over samples)."""
+        return self.lengths.retention
+
+    @property
+    def flops_ratio(self) -> float:
+        """Prefill FLOPs merged / unmerged."""
+        return self.lengths.prefill_flops_ratio
+
+    @property
+    def baseline_accuracy(self) -> float:
+        return self.comparison.baseline_accuracy
+
+    @property
+    def accuracy(self) -> float:
+        """Speech accuracy with the merge."""
+        return self.comparison.treated_accuracy
+
+    @property
+    def accuracy_delta(self) -> float:
+        """Merged − unmerged speech accuracy (fraction)."""
+        return self.comparison.delta
+
+    @property
+    def accuracy_delta_ci(self) -> tuple[float, float]:
+        return (self.comparison.delta_low, self.comparison.delta_high)
+
+    @property
+    def ttft_ratio(self) -> float | None:
+        return None if self.speed is None else self.speed.ttft_ratio
+
+    def to_json(self) -> dict[str, Any]:
+        """The variant's entry of ``compression.json``."""
+        return {
+            "name": self.name,
+            "spec": asdict(self.spec),
+            "plan": self.plan,
+            "lengths": asdict(self.lengths),
+            "speed": asdict(self.speed) if self.speed is not None else None,
+            "accuracy": self.comparison.to_dict(),
+        }
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> CompressionVariant:
+        return cls(
+            name=entry["name"],
+            spec=CompressionSpec(**entry["spec"]),
+            plan=entry["plan"],
+            lengths=LengthSummary(**entry["lengths"]),
+            speed=SpeedSummary(**entry["speed"]) if entry.get("speed") else None,
+            comparison=RunComparison.from_dict(entry["accuracy"]),
+        )
+
+    def format(self) -> str:
+        """One printed line: retention, FLOPs, accuracy with its interval, timing."""
+        c = self.comparison
+        line = (
+            f"{self.name}: retention {100 * self.retention:.1f}%  "
+            f"prefill FLOPs {100 * self.flops_ratio:.1f}%  "
+            f"speech acc {100 * c.baseline_accuracy:.1f}% -> {100 * c.treated_accuracy:.1f}% "
+            f"(Δ {100 * c.delta:+.1f} [{100 * c.delta_low:+.1f}, {100 * c.delta_high:+.1f}], "
+            f"McNemar p={c.mcnemar.p_exact:.3g})"
+        )
+        if self.speed is not None:
+            memory = self.speed.peak_memory_ratio
+            line += f"  TTFT x{self.speed.ttft_ratio:.2f}  KV cache x{self.speed.kv_cache_ratio:.2f}"
+            line += f"  peak memory x{memory:.2f}" if memory is not None else ""
+        return line
+
+
+@dataclass
+class CompressionResult:
+    """What :func:`run_compression` (``speechgap.compress``) measured, typed.
+
+    Attributes:
+        out_dir: the run folder (``baseline/``, one folder per variant, ``compression.json``).
+        variants: one :class:`CompressionVariant` per merge setting, in the order run.
+        provenance: model, data, settings and versions (the rest of ``compression.json``).
+    """
+
+    out_dir: Path
+    variants: list[CompressionVariant] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The content of ``compression.json`` (unchanged on disk)."""
+        return {**self.provenance, "variants": [variant.to_json() for variant in self.variants]}
+
+    def to_frame(self) -> Any:
+        """One row per variant: setting, retention, FLOPs, accuracy with its interval, timing."""
+        import pandas as pd
+
+        return pd.DataFrame([_variant_row(variant) for variant in self.variants])
+
+    def plot(self) -> Any:
+        """Speech accuracy against the share of speech tokens left, one point per variant."""
+        from speechgap.report.figures import retention_curve
+
+        points = [_variant_row(v) for v in self.variants]
+        return retention_curve(points, self.variants[0].baseline_accuracy)
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> CompressionResult:
+        """Reopen a finished ``speechgap compress`` folder (no model needed)."""
+        out_dir = Path(out_dir)
+        path = out_dir / "compression.json"
+        if not path.is_file():
+            raise ConfigError(f"{out_dir}: no compression.json; run `speechgap compress` there first")
+        record = read_json(path, what="compression result")
+        variants = [CompressionVariant.from_json(entry) for entry in record.get("variants", [])]
+        return cls(out_dir, variants, {k: v for k, v in record.items() if k != "variants"})
+
+    def as_intervention(self) -> Any:
+        """The same run seen as an intervention: one comparison per variant (``speechgap.intervene``)."""
+        from speechgap.interventions.run import InterventionResult
+
+        method = self.variants[0].spec.method if self.variants else ""
+        return InterventionResult(
+            method,
+            self.out_dir,
+            [(v.name, v.comparison) for v in self.variants],
+            self.to_json(),
+            [(v.name, self.out_dir / "baseline", self.out_dir / v.name) for v in self.variants],
+            compression=self,
+        )
+
+    def format(self) -> str:
+        return "\n".join(variant.format() for variant in self.variants)
+
+    def __repr__(self) -> str:
+        return f"CompressionResult({str(self.out_dir)!r})\n{self.format()}"
+
+    def _repr_html_(self) -> str:
+        from speechgap.report.html import result_table
+
+        rows = [
+            [v.name, f"{100 * v.retention:.1f}", f"{100 * v.flops_ratio:.1f}",
+             f"{100 * v.baseline_accuracy:.1f}", f"{100 * v.accuracy:.1f}",
+             f"{100 * v.accuracy_delta:+.1f} [{100 * v.comparison.delta_low:+.1f}, {100 * v.comparison.delta_high:+.1f}]",
+             "–" if v.ttft_ratio is None else f"×{v.ttft_ratio:.2f}"]
+            for v in self.variants
+        ]  # fmt: skip
+        return result_table(
+            f"CompressionResult: {self.out_dir}",
+            ["variant", "tokens left %", "prefill FLOPs %", "speech % before", "after", "Δ points (95% CI)",
+             "TTFT"],
+            rows,
+        )  # fmt: skip
+
+
+def _variant_row(variant: CompressionVariant) -> dict[str, Any]:
+    return {
+        "name": variant.name,
+        "method": variant.spec.method,
+        "tau": variant.spec.tau,
+        "deep_tau": variant.spec.deep_tau,
+        "retention_budget": variant.spec.retention,
+        "layer": variant.spec.layer,
+        "retention": variant.retention,
+        "prefill_flops_ratio": variant.flops_ratio,
+        "accuracy": variant.accuracy,
+        "baseline_accuracy": variant.baseline_accuracy,
+        "delta": variant.accuracy_delta,
+        "delta_low": variant.comparison.delta_low,
+        "delta_high": variant.comparison.delta_high,
+        "ttft_ratio": variant.ttft_ratio,
+        "kv_cache_ratio": None if variant.speed is None else variant.speed.kv_cache_ratio,
+        "peak_memory_ratio": None if variant.speed is None else variant.speed.peak_memory_ratio,
+        "n": variant.comparison.n,
+    }
+
+
 def run_compression(
     adapter: SpeechLLM,
     data: PairedDataset,
     out_dir: str | Path,
     specs: Sequence[CompressionSpec],
-    settings: Any = None,
+    settings: EvalSettings | None = None,
     *,
     timing_samples: int = 4,
     repeats: int = 3,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> CompressionResult:
     """Evaluate the unmerged model and every merge setting on the speech run; write ``compression.json``.
 
     Args:
@@ -192,102 +432,65 @@ def run_compression(
         progress: progress bars.
 
     Returns:
-        The ``compression.json`` content.
+        :class:`CompressionResult` (its :meth:`~CompressionResult.to_json` is ``compression.json``).
     """
-    from speechgap.evaluation.compare import compare_runs
-    from speechgap.evaluation.run import EvalSettings, evaluate
-
+    if timing_samples < 0:
+        raise ConfigError(f"argument 'timing_samples' must be >= 0, got {timing_samples}")
+    if repeats < 1:
+        raise ConfigError(f"argument 'repeats' must be >= 1, got {repeats}")
     settings = replace(settings or EvalSettings(), modalities=("speech",))
     data = data.limit(settings.limit)
     out_dir = Path(out_dir)
+    specs = [spec.resolved(adapter.num_layers) for spec in specs]
+    for spec in specs:  # refuse a bad setting before any evaluation starts
+        spec.plan(adapter.num_layers)
     out_dir.mkdir(parents=True, exist_ok=True)
     shape = DecoderShape.from_config(adapter.text_config)
     evaluate(adapter, data, out_dir / "baseline", settings, progress=progress)
     timed = [data[i] for i in range(min(timing_samples, len(data)))]
-    result: dict[str, Any] = provenance(
-        model=adapter.describe(),
-        data=data.describe(),
-        settings={
-            "eval": asdict(settings),
-            "specs": [asdict(s.resolved(adapter.num_layers)) for s in specs],
-            "timing_samples": len(timed),
-            "repeats": repeats,
-        },
+    result = CompressionResult(
+        out_dir,
+        provenance=provenance(
+            model=adapter.describe(),
+            data=data.describe(),
+            settings={
+                "eval": asdict(settings),
+                "specs": [asdict(s) for s in specs],
+                "timing_samples": len(timed),
+                "repeats": repeats,
+            },
+        ),
     )
-    result["variants"] = []
     for spec in specs:
-        spec = spec.resolved(adapter.num_layers)
-        plan = spec.plan(adapter.num_layers)
+        options = {k: v for k, v in asdict(spec).items() if k != "method"}
+        context = MethodContext(adapter, options, out_dir, data, progress=progress)
+        merged = get_method(spec.method, kind="compression").build(context)
         variant_dir = out_dir / spec.name
         variant_dir.mkdir(parents=True, exist_ok=True)
-        merged = CompressedModel(adapter, plan, lengths_path=variant_dir / LENGTHS)
         evaluate(merged, data, variant_dir, settings, progress=progress)
         lengths = summarize_lengths(_lengths(merged, data, variant_dir / LENGTHS), shape)
         comparison = compare_runs(out_dir / "baseline", variant_dir, modality="speech", seed=settings.seed)
-        speed = measure_speed(adapter, plan, timed, repeats=repeats) if timed else None
-        result["variants"].append(
-            {
-                "name": spec.name,
-                "spec": asdict(spec),
-                "plan": plan.describe(),
-                "lengths": asdict(lengths),
-                "speed": asdict(speed) if speed is not None else None,
-                "accuracy": comparison.to_dict(),
-            }
+        speed = measure_speed(adapter, merged.plan, timed, repeats=repeats) if timed else None
+        result.variants.append(
+            CompressionVariant(spec.name, spec, merged.plan.describe(), lengths, speed, comparison)
         )
-        atomic_write_json(out_dir / "compression.json", result)
+        atomic_write_json(out_dir / "compression.json", result.to_json())
     if len(specs) > 1:
-        write_curve(result, out_dir)
+        write_curve(result)
     return result
 
 
-def write_curve(result: dict[str, Any], out_dir: Path) -> None:
+def write_curve(result: CompressionResult) -> None:
     """``curve.json`` (one point per variant) and ``curve.png`` (speech accuracy against retention)."""
-    import matplotlib
+    from speechgap.report.figures import save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    points = [
-        {
-            "name": v["name"],
-            "tau": v["spec"]["tau"],
-            "deep_tau": v["spec"]["deep_tau"],
-            "retention_budget": v["spec"]["retention"],
-            "layer": v["spec"]["layer"],
-            "retention": v["lengths"]["retention"],
-            "prefill_flops_ratio": v["lengths"]["prefill_flops_ratio"],
-            "accuracy": v["accuracy"]["treated_accuracy"],
-            "baseline_accuracy": v["accuracy"]["baseline_accuracy"],
-            "delta": v["accuracy"]["delta"],
-            "delta_low": v["accuracy"]["delta_low"],
-            "delta_high": v["accuracy"]["delta_high"],
-        }
-        for v in result["variants"]
-    ]
-    atomic_write_json(out_dir / "curve.json", {"provenance": {k: result[k] for k in result if k != "variants"},
-                                              "points": points})  # fmt: skip
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ordered = sorted(points, key=lambda p: p["retention"])
-    ax.plot(
-        [100 * p["retention"] for p in ordered], [100 * p["accuracy"] for p in ordered], "o-", label="merged"
-    )
-    ax.axhline(100 * points[0]["baseline_accuracy"], color="grey", ls="--", label="unmerged")
-    for p in ordered:
-        ax.annotate(p["name"].split("_")[1], (100 * p["retention"], 100 * p["accuracy"]), fontsize=6)
-    ax.set_xlabel("speech tokens left at the last block (%)")
-    ax.set_ylabel("speech accuracy (%)")
-    ax.legend()
-    fig.tight_layout()
-    tmp = out_dir / "curve.png.tmp"
-    fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    tmp.replace(out_dir / "curve.png")
+    keys = ("name", "tau", "deep_tau", "retention_budget", "layer", "retention", "prefill_flops_ratio",
+            "accuracy", "baseline_accuracy", "delta", "delta_low", "delta_high")  # fmt: skip
+    points = [{key: row[key] for key in keys} for row in map(_variant_row, result.variants)]
+    atomic_write_json(result.out_dir / "curve.json", {"provenance": result.provenance, "points": points})
+    save_png(result.plot(), result.out_dir / "curve.png")
 
 
-def load_result(out_dir: str | Path) -> dict[str, Any]:
-    """Read ``DIR/compression.json``."""
-    path = Path(out_dir) / "compression.json"
-    if not path.exists():
-        raise ConfigError(f"{out_dir}: no compression.json; run speechgap compress first")
-    return json.loads(path.read_text(encoding="utf-8"))
+def load_result(out_dir: str | Path) -> CompressionResult:
+    """Read ``DIR/compression.json`` (:meth:`CompressionResult.load`)."""
+    return CompressionResult.load(out_dir)

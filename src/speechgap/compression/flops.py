@@ -78,5 +78,7 @@ def prefill_flops(shape: DecoderShape, seq_lengths: list[int]) -> int:
         seq_lengths: ``(L,)`` tokens each block processed, in block order.
     """
     if len(seq_lengths) != shape.layers:
-        raise ConfigError(f"need one sequence length per block ({shape.layers}), got {len(seq_lengths)}")
+        raise ConfigError(
+            f"argument 'seq_lengths' needs one length per block ({shape.layers}), got {len(seq_lengths)}"
+        )
     return sum(block_flops(shape, int(n)) for n in seq_lengths) + 2 * shape.hidden * shape.vocab

@@ -75,7 +75,7 @@ def shorten_window(window: list[int], method: str, retention: float, rng: np.ran
         return [[window[(i * n) // k]] for i in range(k)]
     if method == "merge":
         return [[window[int(i)] for i in part] for part in np.array_split(np.arange(n), k)]
-    raise ConfigError(f"oracle method must be one of {ORACLE_METHODS}, got {method!r}")
+    raise ConfigError(f"argument 'method' must be one of {ORACLE_METHODS}, got {method!r}")
 
 
 @dataclass
@@ -94,9 +94,9 @@ class OracleCompression:
 
     def __post_init__(self) -> None:
         if self.method not in ORACLE_METHODS:
-            raise ConfigError(f"oracle method must be one of {ORACLE_METHODS}, got {self.method!r}")
+            raise ConfigError(f"argument 'method' must be one of {ORACLE_METHODS}, got {self.method!r}")
         if not 0.0 < self.retention <= 1.0:
-            raise ConfigError(f"--retention must be in (0, 1], got {self.retention}")
+            raise ConfigError(f"argument 'retention' must be in (0, 1], got {self.retention}")
 
     def groups(self, states: np.ndarray, context: SpanContext) -> Groups:
         sample: PairedSample = context.sample

@@ -68,9 +68,9 @@ class AffinityPooling:
 
     def __post_init__(self) -> None:
         if self.omega < 1:
-            raise ConfigError(f"--omega must be >= 1, got {self.omega}")
+            raise ConfigError(f"argument 'omega' must be >= 1, got {self.omega}")
         if self.rule not in RULES:
-            raise ConfigError(f"--rule must be one of {RULES}, got {self.rule!r}")
+            raise ConfigError(f"argument 'rule' must be one of {RULES}, got {self.rule!r}")
 
     def groups(self, states: np.ndarray, context: SpanContext) -> Groups:
         return affinity_groups(states, self.tau, self.omega, self.rule)
@@ -93,7 +93,7 @@ class MergePlan:
 
     def __post_init__(self) -> None:
         if self.position not in POSITION_MODES:
-            raise ConfigError(f"--position must be one of {POSITION_MODES}, got {self.position!r}")
+            raise ConfigError(f"argument 'position' must be one of {POSITION_MODES}, got {self.position!r}")
         self.reductions = {int(layer): reducer for layer, reducer in sorted(self.reductions.items())}
 
     def describe(self) -> dict[str, Any]:
@@ -120,7 +120,9 @@ def dual_affinity_plan(
     """
     deep = proportional_deep_layer(num_layers) if deep_layer is None else int(deep_layer)
     if not 1 <= deep <= num_layers - 1:
-        raise ConfigError(f"--deep-layer must be in 1..{num_layers - 1} for a {num_layers}-block model")
+        raise ConfigError(
+            f"argument 'deep_layer' must be in 1..{num_layers - 1} for a {num_layers}-block model, got {deep}"
+        )
     return MergePlan(
         {0: AffinityPooling(input_tau, input_omega, rule), deep: AffinityPooling(deep_tau, deep_omega, rule)},
         position=position,
@@ -131,5 +133,7 @@ def proportional_deep_layer(num_layers: int) -> int:
     """Paper 2's deep layer, 29 of 32 blocks, mapped to ``num_layers``: ``round(29 / 32 * L)``, kept in
     ``1..L-1`` (so there is at least one block after it). 4 blocks -> 3; 32 -> 29."""
     if num_layers < 2:
-        raise ConfigError(f"a deep-layer merge needs at least 2 decoder blocks, the model has {num_layers}")
+        raise ConfigError(
+            f"argument 'num_layers' must be >= 2 (a deep-layer merge needs a block after it), got {num_layers}"
+        )
     return min(max(round(29 / 32 * num_layers), 1), num_layers - 1)

@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from speechgap.compression.flops import DecoderShape, prefill_flops
@@ -97,13 +96,10 @@ class CompressedModel:
         if modality != "speech":
             return self.adapter.score_options(sample, modality, options)
         options = [str(option) for option in options]
-        token_ids = [int(self.adapter.tokenizer.encode(o, add_special_tokens=False)[0]) for o in options]
+        token_ids = self.adapter.option_token_ids(options)
         state = self.engine.prefill(sample, modality)
         self._record(sample, state)
-        log_probs = torch.log_softmax(state.logits.double(), dim=-1)[token_ids].cpu().numpy()
-        order = np.argsort(-log_probs)
-        margin = float(log_probs[order[0]] - log_probs[order[1]]) if len(options) > 1 else 0.0
-        return OptionScores(options, token_ids, log_probs, margin, options[int(order[0])])
+        return OptionScores.from_logits(options, token_ids, state.logits)
 
     def render_prompt(self, modality: str, text: str = "") -> str:
         return self.adapter.render_prompt(modality, text)

@@ -36,10 +36,6 @@ from speechgap.errors import ConfigError, ModelError
 from speechgap.models.base import SpeechLLM
 
 
-class _StopForward(Exception):
-    """Raised by the pre-hook on block 1 once the layer-0 states are recorded."""
-
-
 @functools.cache
 def _cache_argument(layer_type: type) -> str:
     """The decoder layer's name for the KV cache: ``cache`` from transformers 5.24 on (where
@@ -106,6 +102,8 @@ class ShorteningEngine:
     Raises:
         ConfigError: a plan layer outside ``0..L-1``, or a model whose blocks this engine cannot drive
             (sliding-window layers, multi-axis rotary positions such as Qwen2.5-Omni's M-RoPE).
+        ModelError: :meth:`prefill` or :meth:`step` inside an open ``with adapter.edit(...)`` block (the
+            engine calls the blocks itself and cannot apply the edit).
     """
 
     def __init__(self, adapter: SpeechLLM, plan: MergePlan | None = None) -> None:
@@ -123,8 +121,7 @@ class ShorteningEngine:
             raise ConfigError(
                 f"{adapter.family}: sliding-window attention layers are not supported by merging"
             )
-        self.language_model = _owner_of(adapter.model, adapter.decoder_layers)
-        self.rotary = getattr(self.language_model, "rotary_emb", None)
+        self.rotary = getattr(adapter.decoder_owner, "rotary_emb", None)
         if self.rotary is None:
             raise ConfigError(f"{adapter.family}: no rotary embedding next to the decoder blocks")
         self.attn_implementation = getattr(config, "_attn_implementation", "sdpa") or "sdpa"
@@ -135,47 +132,14 @@ class ShorteningEngine:
         self.eos_ids = {int(e) for e in (eos if isinstance(eos, list | tuple) else [eos]) if e is not None}
 
     # ------------------------------------------------------------------ pieces
-    def layer0(
-        self, sample: PairedSample, modality: str
-    ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
-        """The input of block 1 ``(1, T, d)``, its position ids ``(T,)`` and the span, from the model's
-        own forward pass (audio encoder, projector and splicing are the family's code)."""
-        batch = self.adapter.prepare([sample], modality)
-        device = self.adapter.device
-        dtype = next(self.adapter.model.parameters()).dtype
-        inputs = {
-            key: (value.to(device, dtype) if value.is_floating_point() else value.to(device))
-            for key, value in batch.inputs.items()
-            if isinstance(value, torch.Tensor)
-        }
-        seen: dict[str, Any] = {}
-
-        def hook(_module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
-            seen["hidden"] = args[0] if args else kwargs["hidden_states"]
-            seen["position_ids"] = kwargs.get("position_ids")
-            raise _StopForward
-
-        handle = self.adapter.decoder_layers[0].register_forward_pre_hook(hook, with_kwargs=True)
-        try:
-            with torch.inference_mode():
-                self.adapter.model(**inputs, use_cache=False)
-        except _StopForward:
-            pass
-        finally:
-            handle.remove()
-        if "hidden" not in seen:
-            raise ModelError(f"{self.adapter.family}: the forward pass never reached the first decoder block")
-        hidden = seen["hidden"]
-        length = hidden.shape[1]
-        position_ids = seen["position_ids"]
-        if position_ids is None:
-            position_ids = torch.arange(length, device=hidden.device)
-        elif position_ids.dim() != 2 or position_ids.shape[0] != 1:
-            raise ConfigError(
-                f"{self.adapter.family}: position ids of shape {tuple(position_ids.shape)} (multi-axis rotary) "
-                "are not supported by merging"
+    def _refuse_edits(self) -> None:
+        """The engine calls the decoder blocks itself, outside the adapter's forward pass, so the hooks of
+        an open ``with adapter.edit(...)`` block could not be bound to this run's prompt and span."""
+        if self.adapter.editing:
+            raise ModelError(
+                f"{self.adapter.family}: the shortening engine cannot run inside `with model.edit(...)`: it "
+                "calls the decoder blocks itself and would not apply the edit; leave the edit block first"
             )
-        return hidden, position_ids.reshape(-1).to(torch.float32), batch.spans[0]
 
     def _mask(self, length: int, hidden: torch.Tensor) -> torch.Tensor | None:
         if self.attn_implementation == "sdpa" or length == 1:
@@ -244,8 +208,10 @@ class ShorteningEngine:
         """Run the prompt of one sample through every block, shortening the speech span as planned."""
         from transformers import DynamicCache
 
+        self._refuse_edits()
         with torch.inference_mode():
-            hidden, positions, span = self.layer0(sample, modality)
+            layer0 = self.adapter.layer0_inputs(sample, modality)
+            hidden, positions, span = layer0.hidden, layer0.position_ids, layer0.span
             prompt_tokens = int(hidden.shape[1])
             cache = DynamicCache(config=self.adapter.text_config)
             speech = modality == "speech"
@@ -276,6 +242,7 @@ class ShorteningEngine:
 
     def step(self, state: PrefillState, token_id: int) -> torch.Tensor:
         """Feed one token after the prefill (or the previous step); returns the next logits ``(vocab,)``."""
+        self._refuse_edits()
         with torch.inference_mode():
             ids = torch.tensor([[int(token_id)]], device=self.adapter.device)
             hidden = self.adapter.model.get_input_embeddings()(ids)
@@ -298,11 +265,3 @@ class ShorteningEngine:
             token = int(torch.argmax(self.step(state, token)))
             tokens.append(token)
         return Generation(tokens, state)
-
-
-def _owner_of(model: torch.nn.Module, blocks: torch.nn.ModuleList) -> torch.nn.Module:
-    for module in model.modules():
-        for attr in ("layers", "h", "blocks"):
-            if getattr(module, attr, None) is blocks:
-                return module
-    raise ModelError(f"cannot find the module that owns the decoder blocks of {type(model).__name__}")

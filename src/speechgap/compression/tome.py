@@ -77,12 +77,13 @@ class TokenMerging:
     def __post_init__(self) -> None:
         if not self.order_preserving:
             raise ConfigError(
-                "ToMe's unrestricted bipartite matching reorders tokens: valid only in a bidirectional "
+                "argument 'order_preserving' must be True: ToMe's unrestricted bipartite matching reorders "
+                "tokens, valid only in a bidirectional "
                 "encoder, not inside the causal language model (it breaks rotary positions and the causal "
-                "mask); use the order-preserving variant"
+                "mask)"
             )
         if not 0.0 < self.retention <= 1.0:
-            raise ConfigError(f"--retention must be in (0, 1], got {self.retention}")
+            raise ConfigError(f"argument 'retention' must be in (0, 1], got {self.retention}")
 
     def groups(self, states: np.ndarray, context: SpanContext) -> Groups:
         states = np.asarray(states, dtype=np.float64)

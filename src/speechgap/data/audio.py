@@ -96,7 +96,9 @@ def normalize_audio(samples: np.ndarray, sample_rate: int, *, where: str = "audi
             path=where,
         )
     if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
-        raise DataError(f"sample rate must be a positive integer in Hz, got {sample_rate!r}", path=where)
+        raise DataError(
+            f"argument 'sample_rate' must be a positive integer in Hz, got {sample_rate!r}", path=where
+        )
     return resample(audio, int(sample_rate))
 
 
@@ -175,7 +177,7 @@ def _decode(source: Any, sample_rate: int | None, where: str | None) -> tuple[np
     if isinstance(source, np.ndarray) or hasattr(source, "numpy"):
         label = where or "audio array"
         if sample_rate is None:
-            raise DataError("a bare array needs its sample_rate", path=label)
+            raise DataError("a bare array needs argument 'sample_rate' (Hz)", path=label)
         return _as_array(source, label), _rate(sample_rate, label), label
     raise DataError(
         f"cannot read audio from a {type(source).__name__}; give a path, bytes, (array, sr), "

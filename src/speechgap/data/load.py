@@ -68,8 +68,14 @@ def parse_data_spec(spec: str) -> DataSpec:
         ConfigError: an empty spec or source, an unknown key, a repeated key, a ``limit`` that is not a
             non-negative integer, ``subset`` and ``subject`` both given.
     """
+    return _parse_spec(spec, "spec")
+
+
+def _parse_spec(spec: str, argument: str) -> DataSpec:
+    """:func:`parse_data_spec`, naming ``argument`` (the caller's parameter) in its errors."""
     if not isinstance(spec, str) or not spec.strip():
-        raise ConfigError("--data: empty data spec")
+        raise ConfigError(f"argument '{argument}' must be a non-empty data spec, got {spec!r}")
+    where = f"argument '{argument}' (data spec {spec!r})"
     text = spec.strip()
     loader = None
     head, sep, _ = text.partition(":")
@@ -78,30 +84,28 @@ def parse_data_spec(spec: str) -> DataSpec:
         text = text[len(head) + 1 :]
     source, _, query = text.partition("?")
     if not source:
-        raise ConfigError(f"--data {spec!r}: no file, folder or dataset name before '?'")
+        raise ConfigError(f"{where}: no file, folder or dataset name before '?'")
     values: dict[str, str] = {}
     for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=False) if query else []:
         if key not in SPEC_KEYS:
-            raise ConfigError(f"--data {spec!r}: unknown key '{key}'; allowed keys: {', '.join(SPEC_KEYS)}")
+            raise ConfigError(f"{where}: unknown key '{key}'; allowed keys: {', '.join(SPEC_KEYS)}")
         if key in values:
-            raise ConfigError(f"--data {spec!r}: key '{key}' given twice")
+            raise ConfigError(f"{where}: key '{key}' given twice")
         if not value:
-            raise ConfigError(f"--data {spec!r}: key '{key}' has no value")
+            raise ConfigError(f"{where}: key '{key}' has no value")
         values[key] = value
     if query and not values:
-        raise ConfigError(
-            f"--data {spec!r}: cannot read the options after '?' (expected key=value&key=value)"
-        )
+        raise ConfigError(f"{where}: cannot read the options after '?' (expected key=value&key=value)")
     if "subset" in values and "subject" in values:
-        raise ConfigError(f"--data {spec!r}: give 'subset' or 'subject', not both")
+        raise ConfigError(f"{where}: give 'subset' or 'subject', not both")
     limit = None
     if "limit" in values:
         try:
             limit = int(values["limit"])
         except ValueError:
-            raise ConfigError(f"--data {spec!r}: limit must be an integer, got {values['limit']!r}") from None
+            raise ConfigError(f"{where}: limit must be an integer, got {values['limit']!r}") from None
         if limit < 0:
-            raise ConfigError(f"--data {spec!r}: limit must be >= 0, got {limit}")
+            raise ConfigError(f"{where}: limit must be >= 0, got {limit}")
     return DataSpec(
         source=source,
         loader=loader,
@@ -142,7 +146,7 @@ def load_pairs(
     if isinstance(source, PairedDataset):
         return _finish(source, limit)
     if isinstance(source, str) and ("?" in source or source.split(":", 1)[0].lower() in LOADERS):
-        spec = parse_data_spec(source)
+        spec = _parse_spec(source, "source")
         return load_pairs(
             spec.source,
             subset=subset if subset is not None else spec.subset,
@@ -152,27 +156,35 @@ def load_pairs(
             **options,
         )
     if limit is not None and (not isinstance(limit, int) or limit < 0):
-        raise ConfigError(f"limit must be a non-negative integer, got {limit!r}")
+        raise ConfigError(f"argument 'limit' must be a non-negative integer, got {limit!r}")
     if loader is not None and loader not in LOADERS:
-        raise ConfigError(f"unknown loader '{loader}'; choose one of {', '.join(LOADERS)}")
+        raise ConfigError(f"argument 'loader' must be one of {', '.join(LOADERS)}, got {loader!r}")
     loader = loader or detect_loader(source)
     allowed = {"manifest": {"check_audio"}, "voicebench": set(), "speechmmlu": {"check_audio"}}[loader]
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise ConfigError(
-            f"loader '{loader}' takes no option {', '.join(unknown)}"
-            + (f"; it takes: {', '.join(sorted(allowed))}" if allowed else "")
+            f"loader '{loader}' takes no {', '.join(f'argument {name!r}' for name in unknown)}"
+            + (
+                f"; it takes: {', '.join(f'argument {name!r}' for name in sorted(allowed))}"
+                if allowed
+                else ""
+            )
         )
     if loader == "manifest":
         if split is not None:
-            raise ConfigError("a manifest has no splits; use subset=... to filter on the 'subset' field")
+            raise ConfigError(
+                f"argument 'split' must be None for a manifest (a manifest has no splits), got {split!r}; "
+                "filter on its 'subset' field with argument 'subset'"
+            )
         dataset = read_manifest(source, subset=subset, **options)
     elif loader == "voicebench":
         dataset = voicebench.load_voicebench(source, subset=subset, split=split)
     else:
         if split not in (None, "train"):
             raise ConfigError(
-                f"SpeechMMLU has only the split 'train', got '{split}'; choose subjects with subset="
+                f"argument 'split' must be None or 'train' for SpeechMMLU (its only split), got {split!r}; "
+                "choose subjects with argument 'subset'"
             )
         dataset = speechmmlu.load_speechmmlu(source, subject=subset, **options)
     return _finish(dataset, limit)

@@ -8,6 +8,8 @@ from typing import Any, overload
 
 import numpy as np
 
+from speechgap.errors import DataError, SpeechgapError
+
 SAMPLE_RATE = 16_000
 """Hz. Every waveform inside speechgap is float32 mono at this rate."""
 
@@ -73,6 +75,68 @@ class PairedSample:
         }
 
 
+class SampleLoadError(DataError):
+    """A sample of a dataset whose audio (or fields) cannot be loaded; raised by
+    :meth:`PairedDataset.summarize`, with the loader's own error as ``__cause__``.
+
+    Attributes:
+        position: 0-based position of the sample in the dataset (also: how many samples loaded before it).
+        sample_id: the sample's id.
+    """
+
+    def __init__(self, position: int, sample_id: str, cause: Exception) -> None:
+        self.position = position
+        self.sample_id = sample_id
+        super().__init__(f"sample {position} (id '{sample_id}') does not load: {cause}")
+
+
+@dataclass
+class DatasetSummary:
+    """What a paired dataset holds, every sample decoded once (``speechgap data``).
+
+    Attributes:
+        source: the dataset's :meth:`PairedDataset.describe` record (loader, path, subset, split, limit, ...).
+        num_samples: number of samples.
+        subsets: samples per subset, sorted by name; samples without one are counted as ``"(none)"``.
+        multiple_choice: samples that carry ``choices``.
+        duration_s: audio durations in seconds, rounded to 3 decimals: ``total`` (0.0 when empty) and
+            ``min``, ``mean``, ``median``, ``max`` per sample (None when empty).
+    """
+
+    source: dict[str, Any]
+    num_samples: int
+    subsets: dict[str, int]
+    multiple_choice: int
+    duration_s: dict[str, float | None]
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as a JSON-ready dict (the output of ``speechgap data --json``)."""
+        return {
+            "source": dict(self.source),
+            "num_samples": self.num_samples,
+            "subsets": dict(self.subsets),
+            "multiple_choice": self.multiple_choice,
+            "duration_s": dict(self.duration_s),
+        }
+
+    def format(self) -> str:
+        """The summary as the lines ``speechgap data`` prints (no trailing newline)."""
+        source = self.source
+        lines = [f"source:   {source.get('loader')} {source.get('path')}"]
+        for key in ("subset", "split", "limit"):
+            if source.get(key) is not None:
+                lines.append(f"{key + ':':<9} {source[key]}")
+        lines.append(f"samples:  {self.num_samples} (all decode; {self.multiple_choice} multiple choice)")
+        lines.append("subsets:  " + ", ".join(f"{name} {count}" for name, count in self.subsets.items()))
+        stats = self.duration_s
+        if self.num_samples:
+            lines.append(
+                f"duration: total {stats['total']:.1f} s; per sample min {stats['min']:.2f}, "
+                f"mean {stats['mean']:.2f}, median {stats['median']:.2f}, max {stats['max']:.2f} s"
+            )
+        return "\n".join(lines)
+
+
 class PairedDataset(Sequence[PairedSample]):
     """A sequence of :class:`PairedSample` whose audio is decoded on access, not held in memory.
 
@@ -120,7 +184,7 @@ class PairedDataset(Sequence[PairedSample]):
         if n is None or n >= len(self):
             return self
         if n < 0:
-            raise ValueError(f"limit must be >= 0, got {n}")
+            raise ValueError(f"argument 'n' must be >= 0, got {n}")
         view = self.select(range(n))
         view.source["limit"] = n
         return view
@@ -128,6 +192,44 @@ class PairedDataset(Sequence[PairedSample]):
     def describe(self) -> dict[str, Any]:
         """Provenance of the data: the source record plus the sample count."""
         return {**self.source, "num_samples": len(self)}
+
+    def summarize(self) -> DatasetSummary:
+        """Decode every sample once and count what the dataset holds.
+
+        Raises:
+            SampleLoadError: at the first sample that does not load, naming its position and id; the
+                loader's error is its ``__cause__``.
+        """
+        durations: list[float] = []
+        subsets: dict[str, int] = {}
+        multiple_choice = 0
+        for position in range(len(self)):
+            try:
+                sample = self._load(position)
+            except SpeechgapError as err:
+                raise SampleLoadError(position, self.ids[position], err) from err
+            durations.append(sample.duration_s)
+            key = sample.subset or "(none)"
+            subsets[key] = subsets.get(key, 0) + 1
+            multiple_choice += sample.choices is not None
+        seconds = np.asarray(durations, dtype=np.float64)
+
+        def stat(reduce: Callable[[np.ndarray], Any]) -> float | None:
+            return round(float(reduce(seconds)), 3) if seconds.size else None
+
+        return DatasetSummary(
+            source=self.describe(),
+            num_samples=len(self),
+            subsets=dict(sorted(subsets.items())),
+            multiple_choice=int(multiple_choice),
+            duration_s={
+                "total": round(float(seconds.sum()), 3),
+                "min": stat(np.min),
+                "mean": stat(np.mean),
+                "median": stat(np.median),
+                "max": stat(np.max),
+            },
+        )
 
     @classmethod
     def from_samples(cls, samples: Sequence[PairedSample], source: dict[str, Any] | None = None):

@@ -65,6 +65,30 @@ class RunComparison:
     changed: list[ChangedAnswer] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> RunComparison:
+        """The inverse of :meth:`to_dict` (reads ``comparison.json`` / ``compression.json`` entries)."""
+        cells = record["cells"]
+        return cls(
+            modality=record["modality"],
+            n=int(record["n"]),
+            baseline_accuracy=float(record["baseline_accuracy"]),
+            treated_accuracy=float(record["treated_accuracy"]),
+            delta=float(record["delta"]),
+            delta_low=float(record["delta_low"]),
+            delta_high=float(record["delta_high"]),
+            cells=FourCells(
+                both_right=int(cells["both_right"]),
+                only_text_right=int(cells["only_baseline_right"]),
+                only_speech_right=int(cells["only_treated_right"]),
+                both_wrong=int(cells["both_wrong"]),
+                n=int(cells["n"]),
+            ),
+            mcnemar=McNemarResult(**record["mcnemar"]),
+            changed=[ChangedAnswer(**answer) for answer in record.get("changed", [])],
+            missing=list(record.get("missing", [])),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["cells"] = {

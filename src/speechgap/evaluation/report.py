@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from speechgap.errors import ConfigError, DataError
+from speechgap.evaluation.result import EvalResult
 from speechgap.evaluation.stats import gap_stats
 from speechgap.io import JsonlAppender, atomic_write_json, atomic_write_text, dumps_record, read_jsonl
 from speechgap.provenance import provenance
@@ -92,7 +93,7 @@ def score_run(
     mcq_protocol: str | None = None,
     seed: int | None = None,
     judge: Judge | None = None,
-) -> dict[str, Any]:
+) -> EvalResult:
     """Re-score every record of ``out_dir/results.jsonl`` and write ``summary.json``.
 
     Args:
@@ -103,7 +104,7 @@ def score_run(
         judge: an LLM judge for open-ended subsets; verdicts are cached in ``judge.jsonl``.
 
     Returns:
-        The summary written to ``summary.json``.
+        :class:`~speechgap.evaluation.result.EvalResult` of the folder (its ``summary`` is what was written).
     """
     out_dir = Path(out_dir)
     results_path = out_dir / RESULTS
@@ -133,7 +134,8 @@ def score_run(
     if protocol == "voicebench":
         _rescore_voicebench_compat(records, seed)
     atomic_write_text(results_path, "".join(dumps_record(r) + "\n" for r in records))
-    return write_summary(out_dir, records=records, mcq_protocol=protocol, seed=seed, judge=judge)
+    summary = write_summary(out_dir, records=records, mcq_protocol=protocol, seed=seed, judge=judge)
+    return EvalResult(out_dir, summary)
 
 
 class _null:
@@ -212,14 +214,8 @@ def write_summary(
 
 
 def summarize(records: list[dict[str, Any]], *, seed: int = 0, n_resamples: int = 10_000) -> dict[str, Any]:
-    """The gap per subset and overall from scored records."""
-    by_subset: dict[str, dict[tuple[str, str], dict[str, dict[str, Any]]]] = defaultdict(
-        lambda: defaultdict(dict)
-    )
-    for record in records:
-        by_subset[_subset_name(record)][(record.get("model_role", LSLM), record["modality"])][
-            record["id"]
-        ] = record
+    """The gap per subset and overall (``macro`` and ``pooled``) from scored records."""
+    by_subset = _by_subset(records)
 
     subsets: dict[str, Any] = {}
     for subset, groups in sorted(by_subset.items()):
@@ -230,8 +226,103 @@ def summarize(records: list[dict[str, Any]], *, seed: int = 0, n_resamples: int 
         overall[key] = float(np.mean(values)) if values else None
     if overall["text_score"] is not None and overall["speech_score"] is not None:
         overall["gap"] = overall["text_score"] - overall["speech_score"]
-    overall["definition"] = "plain mean over subsets of each subset's score (VoiceBench's Overall)"
-    return {"subsets": subsets, "overall": overall, "num_records": len(records)}
+    overall["definition"] = MACRO_DEFINITION
+    macro = {**overall, "n_subsets": len(subsets)}
+    macro.update(_macro_interval(by_subset, seed=seed, n_resamples=n_resamples))
+    return {
+        "subsets": subsets,
+        "overall": overall,
+        "macro": macro,
+        "pooled": _pooled(by_subset, seed=seed, n_resamples=n_resamples),
+        "num_records": len(records),
+    }
+
+
+MACRO_DEFINITION = "plain mean over subsets of each subset's score (VoiceBench's Overall)"
+POOLED_DEFINITION = (
+    "share of all paired samples answered correctly, every subset's samples together (judge-scored subsets "
+    "left out)"
+)
+
+
+def _by_subset(records: list[dict[str, Any]]) -> dict[str, dict[tuple[str, str], dict[str, dict[str, Any]]]]:
+    """subset -> (model role, modality) -> sample id -> record."""
+    by_subset: dict[str, dict[tuple[str, str], dict[str, dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
+    for record in records:
+        by_subset[_subset_name(record)][(record.get("model_role", LSLM), record["modality"])][
+            record["id"]
+        ] = record
+    return by_subset
+
+
+def pooled_figures(
+    records: list[dict[str, Any]], *, seed: int = 0, n_resamples: int = 10_000
+) -> dict[str, Any]:
+    """The ``pooled`` block of ``summary.json`` from scored records (for folders scored before it existed)."""
+    return _pooled(_by_subset(records), seed=seed, n_resamples=n_resamples)
+
+
+def _paired_outcomes(
+    groups: dict[tuple[str, str], dict[str, dict[str, Any]]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """Per paired sample of one subset: text and speech correctness, and the base LM's (None without one)."""
+    text, speech = groups.get((LSLM, "text"), {}), groups.get((LSLM, "speech"), {})
+    if not text or not speech:
+        return None
+    if next(iter(text.values()))["reference"]["scoring_mode"] == "judge":
+        return None
+    ids = sorted(set(text) & set(speech))
+    if not ids:
+        return None
+    base = groups.get((BASE, "text"), {})
+    base_ok = np.array([bool(base[i].get("correct")) for i in ids if i in base]) if base else None
+    return (
+        np.array([bool(text[i].get("correct")) for i in ids]),
+        np.array([bool(speech[i].get("correct")) for i in ids]),
+        base_ok,
+    )
+
+
+def _pooled(by_subset: dict, *, seed: int, n_resamples: int) -> dict[str, Any]:
+    """Accuracy and GAP over all paired samples together, with the paired bootstrap and McNemar."""
+    outcomes = [o for o in (_paired_outcomes(g) for _, g in sorted(by_subset.items())) if o is not None]
+    empty = {"text_score": None, "speech_score": None, "base_text_score": None, "gap": None, "n": 0}
+    if not outcomes:
+        return {**empty, "definition": POOLED_DEFINITION}
+    text = np.concatenate([o[0] for o in outcomes])
+    speech = np.concatenate([o[1] for o in outcomes])
+    bases = [o[2] for o in outcomes if o[2] is not None and o[2].size]
+    stats = gap_stats(text, speech, subset="pooled", n_resamples=n_resamples, seed=seed)
+    return {
+        "text_score": stats.text_accuracy,
+        "speech_score": stats.speech_accuracy,
+        "base_text_score": float(np.concatenate(bases).mean()) if bases else None,
+        "gap": stats.gap.gap,
+        "gap_low": stats.gap.low,
+        "gap_high": stats.gap.high,
+        "mcnemar_p": stats.mcnemar.p_exact,
+        "n": stats.n,
+        "definition": POOLED_DEFINITION,
+    }
+
+
+def _macro_interval(by_subset: dict, *, seed: int, n_resamples: int) -> dict[str, Any]:
+    """A stratified paired bootstrap of the macro GAP: each resample redraws every subset's samples within
+    the subset and averages the subset GAPs. None when a subset is judge-scored (another scale)."""
+    outcomes = [_paired_outcomes(g) for _, g in sorted(by_subset.items())]
+    if not outcomes or any(o is None for o in outcomes):
+        return {"gap_low": None, "gap_high": None}
+    rng = np.random.default_rng(seed)
+    total = np.zeros(n_resamples)
+    for text, speech, _ in outcomes:  # type: ignore[misc]
+        diff = text.astype(np.float64) - speech.astype(np.float64)
+        index = rng.integers(0, len(diff), size=(n_resamples, len(diff)))
+        total += diff[index].mean(axis=1)
+    total /= len(outcomes)
+    low, high = np.quantile(total, [0.025, 0.975])
+    return {"gap_low": float(low), "gap_high": float(high)}
 
 
 def _summarize_subset(
@@ -345,15 +436,36 @@ def format_table(summary: dict[str, Any]) -> str:
             f"{(f'{p:.3g}' if p is not None else '-'):>10}"
             f"{'/'.join(_fmt(f, 100.0) for f in fail):>12}{_fmt(row.get('base_text_score'), scale):>8}"
         )
-    overall = summary["overall"]
     lines.append("-" * len(header))
+    for name, row in overall_rows(summary):
+        interval = (
+            f"[{_fmt(row['gap_low'], 100)}, {_fmt(row['gap_high'], 100)}]"
+            if row.get("gap_low") is not None
+            else ""
+        )
+        p = row.get("mcnemar_p")
+        lines.append(
+            f"{name:<16}{'':<8}{row.get('n', row.get('n_subsets', '')):>6}{_fmt(row.get('text_score'), 100):>8}"
+            f"{_fmt(row.get('speech_score'), 100):>8}{_fmt(row.get('gap'), 100):>8}  {interval:<16}"
+            f"{(f'{p:.3g}' if p is not None else ''):>10}{'':>12}{_fmt(row.get('base_text_score'), 100):>8}"
+        )
     lines.append(
-        f"{'overall':<16}{'':<8}{'':>6}{_fmt(overall.get('text_score'), 100):>8}"
-        f"{_fmt(overall.get('speech_score'), 100):>8}{_fmt(overall.get('gap'), 100):>8}"
+        "macro: mean of the subset scores (VoiceBench's Overall; n = subsets); "
+        "pooled: all paired samples together (n = samples)"
     )
     protocol = summary.get("protocol", {})
     lines.append(f"scoring: {protocol.get('label', '')}")
     return "\n".join(lines)
+
+
+def overall_rows(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The two named overall figures of a summary, ``macro`` and ``pooled``; a summary written before they
+    existed has ``overall`` (= macro) only."""
+    macro = summary.get("macro") or {**summary.get("overall", {}), "n_subsets": len(summary["subsets"])}
+    rows = [("macro", macro)]
+    if summary.get("pooled") is not None:
+        rows.append(("pooled", summary["pooled"]))
+    return rows
 
 
 def _fmt(value: float | None, scale: float) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,6 +26,7 @@ import numpy as np
 
 from speechgap.data.types import PairedDataset, PairedSample
 from speechgap.errors import ConfigError
+from speechgap.evaluation.result import EvalResult
 from speechgap.io import JsonlAppender, atomic_write_json, dumps_record
 from speechgap.provenance import provenance
 from speechgap.scoring import SCORING_MODES, scoring_mode
@@ -81,31 +82,25 @@ class EvalSettings:
         self.modalities = tuple(self.modalities)
         bad = [m for m in self.modalities if m not in ("speech", "text")]
         if bad or not self.modalities:
-            raise ConfigError(
-                f"--modality takes speech, text or both (comma-separated), got {bad or 'nothing'}"
-            )
+            raise ConfigError(f"argument 'modalities' takes speech, text or both, got {bad or 'nothing'}")
         if self.answer_mode not in ANSWER_MODES:
-            raise ConfigError(f"--answer-mode must be one of {ANSWER_MODES}, got {self.answer_mode!r}")
+            raise ConfigError(
+                f"argument 'answer_mode' must be one of {ANSWER_MODES}, got {self.answer_mode!r}"
+            )
         if self.max_new_tokens < 1:
-            raise ConfigError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
+            raise ConfigError(f"argument 'max_new_tokens' must be >= 1, got {self.max_new_tokens}")
         if self.batch_size < 1:
-            raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
+            raise ConfigError(f"argument 'batch_size' must be >= 1, got {self.batch_size}")
         if self.scoring_mode is not None and self.scoring_mode not in SCORING_MODES:
-            raise ConfigError(f"--scoring-mode must be one of {SCORING_MODES}, got {self.scoring_mode!r}")
+            raise ConfigError(
+                f"argument 'scoring_mode' must be one of {SCORING_MODES}, got {self.scoring_mode!r}"
+            )
         if self.mcq_protocol not in MCQ_PROTOCOLS:
-            raise ConfigError(f"--mcq-protocol must be one of {MCQ_PROTOCOLS}, got {self.mcq_protocol!r}")
+            raise ConfigError(
+                f"argument 'mcq_protocol' must be one of {MCQ_PROTOCOLS}, got {self.mcq_protocol!r}"
+            )
         if self.limit is not None and self.limit < 1:
-            raise ConfigError(f"--limit must be >= 1, got {self.limit}")
-
-
-@dataclass
-class EvalRun:
-    """Where an evaluation wrote its results and what it did this time."""
-
-    out_dir: Path
-    written: int
-    skipped: int
-    summary: dict[str, Any] = field(default_factory=dict)
+            raise ConfigError(f"argument 'limit' must be >= 1, got {self.limit}")
 
 
 def sample_scoring_mode(sample: PairedSample, forced: str | None = None) -> str:
@@ -121,7 +116,7 @@ def sample_scoring_mode(sample: PairedSample, forced: str | None = None) -> str:
         return "mcq"
     raise ConfigError(
         f"sample {sample.id!r} (subset {sample.subset!r}) has no known scoring mode and no choices; "
-        f"pass --scoring-mode ({', '.join(SCORING_MODES)})"
+        f"give argument 'scoring_mode' ({', '.join(SCORING_MODES)})"
     )
 
 
@@ -156,7 +151,7 @@ def _check_run_record(out_dir: Path, record: dict[str, Any]) -> None:
         if earlier.get(key) != record.get(key):
             raise ConfigError(
                 f"{out_dir} holds a run with a different {key} ({path}); resume only the same command, "
-                f"or give a new --out"
+                f"or give a new argument 'out_dir'"
             )
 
 
@@ -189,7 +184,7 @@ def evaluate(
     *,
     base_model: AnswersQuestions | None = None,
     progress: bool = True,
-) -> EvalRun:
+) -> EvalResult:
     """Run ``model`` on every sample and modality (and ``base_model`` on text), appending records.
 
     Args:
@@ -202,7 +197,7 @@ def evaluate(
         progress: show a progress bar with rate and time left.
 
     Returns:
-        :class:`EvalRun` with the summary written to ``summary.json``.
+        :class:`~speechgap.evaluation.result.EvalResult` of the folder, with the counts of this call.
     """
     from tqdm.auto import tqdm
 
@@ -261,8 +256,9 @@ def evaluate(
         finally:
             bar.close()
     # one scoring pass over all records, so that resumed runs and the compat protocol score consistently
-    summary = score_run(out_dir)
-    return EvalRun(out_dir, written, skipped, summary)
+    result = score_run(out_dir)
+    result.written, result.skipped = written, skipped
+    return result
 
 
 def _batches_lazy(samples: Iterator[PairedSample], size: int) -> Iterator[list[PairedSample]]:
@@ -287,7 +283,7 @@ def _answer_batch(
         for sample in batch:
             if modes[sample.id] != "mcq":
                 raise ConfigError(
-                    f"--answer-mode loglik is for multiple choice only; sample {sample.id!r} is scored as "
+                    f"argument 'answer_mode' loglik is for multiple choice only; sample {sample.id!r} is scored as "
                     f"{modes[sample.id]!r}"
                 )
         return [_answer_loglik(runner, sample, modality) for sample in batch]

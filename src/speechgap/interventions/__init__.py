@@ -11,6 +11,7 @@ Every intervention is an object whose :meth:`~Intervention.apply` is a ``with`` 
 ``edit``: leaving it leaves the model untouched. See ``docs/interventions.md``.
 """
 
+from speechgap.evaluation.methods import METHODS, MethodContext, register_method
 from speechgap.interventions.base import EditPlan, Intervention, InterventionModel
 from speechgap.interventions.calibration import (
     CalibrationStats,
@@ -32,18 +33,17 @@ from speechgap.interventions.representation import (
     length_normalization,
 )
 from speechgap.interventions.run import (
-    METHODS,
     InterventionReport,
+    InterventionResult,
     InterventionSettings,
-    MethodContext,
     available_methods,
-    register_method,
     run_intervention,
 )
 
 __all__ = [
     "METHODS",
     "InterventionReport",
+    "InterventionResult",
     "InterventionSettings",
     "MethodContext",
     "available_methods",

@@ -62,7 +62,7 @@ class RunningMoments:
         """Add ``(n, d)`` rows."""
         block = np.asarray(rows, dtype=np.float64)
         if block.ndim != 2 or block.shape[1] != self.mean.shape[0]:
-            raise ConfigError(f"expected rows of shape (n, {self.mean.shape[0]}), got {block.shape}")
+            raise ConfigError(f"argument 'rows' must have shape (n, {self.mean.shape[0]}), got {block.shape}")
         n = block.shape[0]
         if n == 0:
             return
@@ -199,10 +199,10 @@ def resolve_layer(layer: int | str, num_layers: int) -> int:
             layer = int(layer)
         except ValueError:
             raise ConfigError(
-                f"--calibration-layer must be input, output or 0..{num_layers}, got {layer!r}"
+                f"argument 'layer' must be input, output or 0..{num_layers}, got {layer!r}"
             ) from None
     if not 0 <= int(layer) <= num_layers:
-        raise ConfigError(f"--calibration-layer must be input, output or 0..{num_layers}, got {layer}")
+        raise ConfigError(f"argument 'layer' must be input, output or 0..{num_layers}, got {layer}")
     return int(layer)
 
 
@@ -230,9 +230,11 @@ def estimate_calibration_stats(
 
     layer = resolve_layer(layer, adapter.num_layers)
     if len(data) == 0:
-        raise ConfigError("the calibration split is empty; give more samples or a larger fraction")
+        raise ConfigError(
+            "argument 'data' (the calibration split) is empty; give more samples or a larger calibration fraction"
+        )
     if batch_size < 1:
-        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        raise ConfigError(f"argument 'batch_size' must be >= 1, got {batch_size}")
     speech = RunningMoments(adapter.hidden_size)
     text = RunningMoments(adapter.hidden_size)
     ids: list[str] = []
@@ -273,7 +275,7 @@ def calibrate(states: torch.Tensor, stats: CalibrationStats, eps: float = DEFAUL
     Computed in float64 and returned in ``states``' dtype.
     """
     if states.ndim != 2 or states.shape[-1] != stats.dim:
-        raise ConfigError(f"states must be (n, {stats.dim}), got {tuple(states.shape)}")
+        raise ConfigError(f"argument 'states' must be (n, {stats.dim}), got {tuple(states.shape)}")
     x = states.to(torch.float64)
     device = states.device
 
@@ -300,10 +302,10 @@ class StatisticalCalibration(Intervention):
     def __init__(self, stats: CalibrationStats, *, positions: str = "span", eps: float = DEFAULT_EPS) -> None:
         if positions not in CALIBRATION_POSITIONS:
             raise ConfigError(
-                f"--calibration-positions must be one of {CALIBRATION_POSITIONS}, got {positions!r}"
+                f"argument 'positions' must be one of {CALIBRATION_POSITIONS}, got {positions!r}"
             )
         if not eps >= 0:
-            raise ConfigError(f"eps must be >= 0, got {eps}")
+            raise ConfigError(f"argument 'eps' must be >= 0, got {eps}")
         self.stats = stats
         self.positions = positions
         self.eps = float(eps)
@@ -320,10 +322,13 @@ class StatisticalCalibration(Intervention):
 
     def validate(self, adapter: SpeechLLM) -> None:
         if self.stats.layer > adapter.num_layers:
-            raise ConfigError(f"calibration layer {self.stats.layer} is not in 0..{adapter.num_layers}")
+            raise ConfigError(
+                f"argument 'stats' holds calibration layer {self.stats.layer}, "
+                f"not in 0..{adapter.num_layers} for this model"
+            )
         if self.stats.dim != adapter.hidden_size:
             raise ConfigError(
-                f"calibration statistics have {self.stats.dim} dimensions but the model has "
+                f"argument 'stats' has calibration statistics of {self.stats.dim} dimensions but the model has "
                 f"{adapter.hidden_size}; they were estimated with another model"
             )
 
@@ -363,10 +368,12 @@ def split_for_calibration(
     ``numpy.random.default_rng(seed).permutation(n)``; both parts keep the dataset's order.
     """
     if not 0.0 < fraction < 1.0:
-        raise ConfigError(f"--calibration-fraction must be in (0, 1), got {fraction}")
+        raise ConfigError(f"argument 'fraction' must be in (0, 1), got {fraction}")
     n = len(data)
     if n < 2:
-        raise ConfigError(f"cannot split {n} sample(s) into a calibration and an evaluation part")
+        raise ConfigError(
+            f"argument 'data' has {n} sample(s): too few to split into a calibration and an evaluation part"
+        )
     size = min(max(1, round(fraction * n)), n - 1)
     order = np.random.default_rng(seed).permutation(n)
     calibration_idx = sorted(int(i) for i in order[:size])

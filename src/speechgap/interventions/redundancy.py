@@ -28,7 +28,7 @@ def repeat_words(text: str, r: int) -> str:
         'What What colour colour is is the the fox? fox?\\nA. A. red red'
     """
     if r < 1:
-        raise ConfigError(f"the repeat count must be >= 1, got {r}")
+        raise ConfigError(f"argument 'r' (the repeat count) must be >= 1, got {r}")
     lines = []
     for line in text.split("\n"):
         lines.append(" ".join(word for word in line.split() for _ in range(r)))
@@ -42,7 +42,7 @@ def repeat_words_dataset(data: PairedDataset, r: int) -> PairedDataset:
     says which ``r`` it saw.
     """
     if r < 1:
-        raise ConfigError(f"the repeat count must be >= 1, got {r}")
+        raise ConfigError(f"argument 'r' (the repeat count) must be >= 1, got {r}")
 
     def load(index: int) -> PairedSample:
         sample = data[index]
@@ -53,15 +53,17 @@ def repeat_words_dataset(data: PairedDataset, r: int) -> PairedDataset:
     return PairedDataset(source, data.ids, load)
 
 
-def parse_repeats(spec: str | list[int] | tuple[int, ...]) -> tuple[int, ...]:
+def parse_repeats(repeats: str | list[int] | tuple[int, ...]) -> tuple[int, ...]:
     """``"1,2,4,8"`` -> ``(1, 2, 4, 8)``: distinct, ascending, each >= 1; 1 is added (the baseline)."""
-    if isinstance(spec, str):
+    if isinstance(repeats, str):
         try:
-            values = [int(part) for part in spec.split(",") if part.strip()]
+            values = [int(part) for part in repeats.split(",") if part.strip()]
         except ValueError:
-            raise ConfigError(f"--repeats must be comma-separated integers, got {spec!r}") from None
+            raise ConfigError(
+                f"argument 'repeats' must be comma-separated integers, got {repeats!r}"
+            ) from None
     else:
-        values = [int(v) for v in spec]
+        values = [int(v) for v in repeats]
     if not values or min(values) < 1:
-        raise ConfigError(f"--repeats must be integers >= 1, got {spec!r}")
+        raise ConfigError(f"argument 'repeats' must be integers >= 1, got {repeats!r}")
     return tuple(sorted({1, *values}))

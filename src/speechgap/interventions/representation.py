@@ -83,7 +83,8 @@ def length_normalization(speech: torch.Tensor, text: torch.Tensor) -> torch.Tens
 def _check_pairs(speech: torch.Tensor, text: torch.Tensor) -> None:
     if speech.ndim != 2 or tuple(speech.shape) != tuple(text.shape):
         raise ConfigError(
-            f"speech and text states must both be (n, d) with the same shape, got {tuple(speech.shape)} "
+            f"argument 'speech' and argument 'text' must both be (n, d) states with the same shape, got "
+            f"{tuple(speech.shape)} "
             f"and {tuple(text.shape)}"
         )
 
@@ -134,7 +135,7 @@ def path_pairs(similarity: np.ndarray, path: str = "argmax") -> tuple[np.ndarray
     if path == "dtw":
         pairs = np.asarray(dtw_path(similarity), dtype=np.int64)
         return pairs[:, 0], pairs[:, 1]
-    raise ConfigError(f"path must be one of {PATH_KINDS}, got {path!r}")
+    raise ConfigError(f"argument 'path' must be one of {PATH_KINDS}, got {path!r}")
 
 
 def critical_tokens_from_similarity(
@@ -142,9 +143,9 @@ def critical_tokens_from_similarity(
 ) -> CriticalTokens:
     """Critical speech frames from a ``(T_s, T_t)`` speech × text similarity matrix (rules in module doc)."""
     if critical not in CRITICAL_KINDS:
-        raise ConfigError(f"critical must be one of {CRITICAL_KINDS}, got {critical!r}")
+        raise ConfigError(f"argument 'critical' must be one of {CRITICAL_KINDS}, got {critical!r}")
     if critical == "bottom-k" and k < 1:
-        raise ConfigError(f"k must be >= 1 for bottom-k, got {k}")
+        raise ConfigError(f"argument 'k' must be >= 1 for bottom-k, got {k}")
     similarity = np.asarray(similarity, dtype=np.float64)
     frames, tokens = path_pairs(similarity, path)
     scores = similarity[frames, tokens]
@@ -198,13 +199,14 @@ class _AlignedReplacement(Intervention):
         apply_layer: int = 0,
     ) -> None:
         if critical not in CRITICAL_KINDS:
-            raise ConfigError(f"--critical must be one of {CRITICAL_KINDS}, got {critical!r}")
+            raise ConfigError(f"argument 'critical' must be one of {CRITICAL_KINDS}, got {critical!r}")
         if path not in PATH_KINDS:
-            raise ConfigError(f"--path must be one of {PATH_KINDS}, got {path!r}")
+            raise ConfigError(f"argument 'path' must be one of {PATH_KINDS}, got {path!r}")
         if critical == "bottom-k" and k < 1:
-            raise ConfigError(f"--k must be >= 1, got {k}")
-        if path_layer < 0 or apply_layer < 0:
-            raise ConfigError(f"layers must be >= 0, got path {path_layer}, apply {apply_layer}")
+            raise ConfigError(f"argument 'k' must be >= 1, got {k}")
+        for name, layer in (("path_layer", path_layer), ("apply_layer", apply_layer)):
+            if layer < 0:
+                raise ConfigError(f"argument '{name}' must be >= 0, got {layer}")
         self.critical = critical
         self.k = int(k)
         self.path = path
@@ -223,9 +225,11 @@ class _AlignedReplacement(Intervention):
         }
 
     def validate(self, adapter: SpeechLLM) -> None:
-        for name, layer in (("path-layer", self.path_layer), ("apply-layer", self.apply_layer)):
+        for name, layer in (("path_layer", self.path_layer), ("apply_layer", self.apply_layer)):
             if layer > adapter.num_layers:
-                raise ConfigError(f"--{name} {layer} is not in 0..{adapter.num_layers} for this model")
+                raise ConfigError(
+                    f"argument '{name}' must be in 0..{adapter.num_layers} for this model, got {layer}"
+                )
 
     def prepare(self, adapter: SpeechLLM, sample: PairedSample) -> EditPlan:
         """Capture the transcript (path and application layers) and the speech run (path layer)."""

@@ -14,7 +14,6 @@ Methods are looked up by name in :data:`METHODS` (name -> factory). Other packag
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import numpy as np
 from speechgap.data.types import PairedDataset
 from speechgap.errors import ConfigError
 from speechgap.evaluation.compare import RunComparison, compare_runs, format_comparison
+from speechgap.evaluation.methods import MethodContext, get_method, method_names, register_method
 from speechgap.evaluation.run import EvalSettings, evaluate
 from speechgap.interventions.base import Intervention, InterventionModel
 from speechgap.interventions.calibration import (
@@ -38,12 +38,13 @@ from speechgap.interventions.calibration import (
 )
 from speechgap.interventions.redundancy import DEFAULT_REPEATS, parse_repeats, repeat_words_dataset
 from speechgap.interventions.representation import AngleProjection, LengthNormalization
-from speechgap.io import atomic_write_json, read_jsonl
+from speechgap.io import atomic_write_json, read_json, read_jsonl
 from speechgap.models.base import SpeechLLM
 from speechgap.provenance import provenance
 
 COMPARISON = "comparison.json"
 REDUNDANCY = "redundancy"
+PLANS = "plans.jsonl"
 
 
 @dataclass
@@ -90,93 +91,67 @@ class InterventionSettings:
             )
 
 
-@dataclass
-class MethodContext:
-    """What a method factory may use to build its intervention.
-
-    Attributes:
-        adapter: the speech LLM.
-        settings: the intervention settings.
-        out_dir: the run's output folder (a factory may keep files under ``out_dir / <method>``).
-        evaluation: the evaluation samples (after any calibration split and ``--limit``).
-        calibration: the calibration split, when the method needs one and it was given or drawn.
-        progress: show progress bars.
-    """
-
-    adapter: SpeechLLM
-    settings: InterventionSettings
-    out_dir: Path
-    evaluation: PairedDataset
-    calibration: PairedDataset | None = None
-    progress: bool = False
+REPRESENTATION_SETTINGS = ("critical", "k", "path", "path_layer", "apply_layer")
+CALIBRATION_SETTINGS = (
+    "calibration_layer",
+    "calibration_positions",
+    "calibration_fraction",
+    "split_seed",
+    "calibration_stats",
+    "eps",
+)
 
 
-MethodFactory = Callable[[MethodContext], Intervention]
-METHODS: dict[str, MethodFactory] = {}
-"""Registered methods that edit the speech run: name -> factory."""
+def _setting(context: MethodContext, name: str) -> Any:
+    default = InterventionSettings.__dataclass_fields__[name].default
+    return context.options.get(name, default)
 
 
-def register_method(name: str, factory: MethodFactory | None = None) -> Any:
-    """Register ``factory`` under ``name`` (usable as a decorator). Re-registering a name replaces it."""
-
-    def add(fn: MethodFactory) -> MethodFactory:
-        METHODS[name] = fn
-        return fn
-
-    return add(factory) if factory is not None else add
+def _representation(name: str, cls: type[Intervention], context: MethodContext) -> InterventionModel:
+    intervention = cls(**{key: _setting(context, key) for key in REPRESENTATION_SETTINGS})
+    return InterventionModel(context.adapter, intervention, plan_log=context.out_dir / name / PLANS)
 
 
-PLUGIN_MODULES = ("speechgap.compression.intervene",)
-"""Modules imported (when they exist) before methods are listed, so that they can register theirs."""
+@register_method(
+    "angle",
+    kind="intervention",
+    settings=REPRESENTATION_SETTINGS,
+    description="angle projection: critical speech tokens take the aligned text token's direction (paper 1)",
+)
+def _angle(context: MethodContext) -> InterventionModel:
+    return _representation("angle", AngleProjection, context)
 
 
-def _load_plugins() -> None:
-    import importlib
-
-    for module in PLUGIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name is None or not module.startswith(err.name):
-                raise
-
-
-def available_methods() -> list[str]:
-    """Every method name ``speechgap intervene --method`` accepts (plugins registered first)."""
-    _load_plugins()
-    return [*sorted(METHODS), REDUNDANCY]
+@register_method(
+    "length",
+    kind="intervention",
+    settings=REPRESENTATION_SETTINGS,
+    description="length normalization: critical speech tokens take the aligned text token's norm (paper 1)",
+)
+def _length(context: MethodContext) -> InterventionModel:
+    return _representation("length", LengthNormalization, context)
 
 
-def _angle(context: MethodContext) -> Intervention:
-    s = context.settings
-    return AngleProjection(
-        critical=s.critical, k=s.k, path=s.path, path_layer=s.path_layer, apply_layer=s.apply_layer
-    )
-
-
-def _length(context: MethodContext) -> Intervention:
-    s = context.settings
-    return LengthNormalization(
-        critical=s.critical, k=s.k, path=s.path, path_layer=s.path_layer, apply_layer=s.apply_layer
-    )
-
-
-def _calibration(context: MethodContext) -> Intervention:
-    s = context.settings
-    layer = resolve_layer(s.calibration_layer, context.adapter.num_layers)
-    if s.calibration_stats is not None:
-        stats = CalibrationStats.load(s.calibration_stats)
+@register_method(
+    "calibration",
+    kind="intervention",
+    settings=CALIBRATION_SETTINGS,
+    description="statistical calibration: speech states take the text states' mean and std (paper 3)",
+)
+def _calibration(context: MethodContext) -> InterventionModel:
+    stats_file = _setting(context, "calibration_stats")
+    requested = _setting(context, "calibration_layer")
+    layer = resolve_layer(requested, context.adapter.num_layers)
+    if stats_file is not None:
+        stats = CalibrationStats.load(stats_file)
         if stats.layer != layer:
             raise ConfigError(
-                f"{s.calibration_stats} holds statistics of layer {stats.layer}, not of the requested "
-                f"--calibration-layer {s.calibration_layer} (= {layer})"
+                f"{stats_file} holds statistics of layer {stats.layer}, not of the requested "
+                f"argument 'calibration_layer' {requested} (= {layer})"
             )
     else:
         if context.calibration is None:
-            raise ConfigError(
-                "calibration needs a calibration split: --calibration DATA_SPEC, --calibration-fraction F, "
-                "or --calibration-stats FILE"
-            )
+            raise ConfigError(NEEDS_CALIBRATION)
         path = context.out_dir / "calibration" / f"stats-layer{layer}.safetensors"
         stats = _reuse_stats(path, layer, context)
         if stats is None:
@@ -184,8 +159,18 @@ def _calibration(context: MethodContext) -> Intervention:
                 context.adapter, context.calibration, layer, progress=context.progress
             )
             stats.save(path)
-    check_disjoint(stats.sample_ids, context.evaluation.ids)
-    return StatisticalCalibration(stats, positions=s.calibration_positions, eps=s.eps)
+    if context.evaluation is not None:
+        check_disjoint(stats.sample_ids, context.evaluation.ids)
+    intervention = StatisticalCalibration(
+        stats, positions=_setting(context, "calibration_positions"), eps=_setting(context, "eps")
+    )
+    return InterventionModel(context.adapter, intervention, plan_log=context.out_dir / "calibration" / PLANS)
+
+
+NEEDS_CALIBRATION = (
+    "calibration needs a calibration split: argument 'calibration' (a dataset), argument "
+    "'calibration_fraction' or argument 'calibration_stats'"
+)
 
 
 def _reuse_stats(path: Path, layer: int, context: MethodContext) -> CalibrationStats | None:
@@ -201,26 +186,131 @@ def _reuse_stats(path: Path, layer: int, context: MethodContext) -> CalibrationS
     return stats if same else None
 
 
-register_method("angle", _angle)
-register_method("length", _length)
-register_method("calibration", _calibration)
+def available_methods() -> list[str]:
+    """Every method ``speechgap intervene`` runs through :func:`run_intervention` (the intervention kind and
+    the redundancy test); compression methods run through ``speechgap.intervene`` / ``speechgap.compress``."""
+    return [*method_names("intervention"), REDUNDANCY]
 
 
 @dataclass
-class InterventionReport:
-    """What :func:`run_intervention` compared and where it wrote it.
+class InterventionResult:
+    """What :func:`run_intervention` (and ``speechgap.intervene``) compared and where it wrote it.
 
     Attributes:
         method: the method name.
         out_dir: the run folder.
-        comparisons: ``(label, comparison)`` pairs: one for an edit method, one per ``r > 1`` for redundancy.
-        record: the content of ``comparison.json``.
+        comparisons: ``(label, comparison)`` pairs: one for an edit or merge method, one per ``r > 1`` for
+            the redundancy test.
+        runs: ``(label, baseline folder, treated folder)`` of each comparison, for :meth:`to_frame`.
+        record: the content of ``comparison.json`` (``compression.json`` for a compression method).
+        compression: the :class:`~speechgap.compression.experiment.CompressionResult` when the method
+            merges speech tokens (retention, FLOPs, timing); None otherwise.
     """
 
     method: str
     out_dir: Path
     comparisons: list[tuple[str, RunComparison]] = field(default_factory=list)
     record: dict[str, Any] = field(default_factory=dict)
+    runs: list[tuple[str, Path, Path]] = field(default_factory=list)
+    compression: Any = None
+
+    @property
+    def comparison(self) -> RunComparison:
+        """The first (for an edit or merge method, the only) comparison."""
+        if not self.comparisons:
+            raise ConfigError(f"{self.out_dir}: nothing was compared (only r = 1 was run)")
+        return self.comparisons[0][1]
+
+    @property
+    def baseline_accuracy(self) -> float:
+        return self.comparison.baseline_accuracy
+
+    @property
+    def treated_accuracy(self) -> float:
+        return self.comparison.treated_accuracy
+
+    @property
+    def delta(self) -> float:
+        """Treated − baseline accuracy (fraction)."""
+        return self.comparison.delta
+
+    @property
+    def delta_ci(self) -> tuple[float, float]:
+        """95 % paired bootstrap interval of :attr:`delta`."""
+        return (self.comparison.delta_low, self.comparison.delta_high)
+
+    @property
+    def mcnemar_p(self) -> float:
+        return self.comparison.mcnemar.p_exact
+
+    @property
+    def text_accuracy(self) -> float | None:
+        """The unedited model's text accuracy on the same samples (when the baseline ran text)."""
+        return self.record.get("text_accuracy")
+
+    @property
+    def gap_closed(self) -> float | None:
+        """Share of the baseline gap the method closed (None without a positive gap)."""
+        return self.record.get("gap_closed")
+
+    def to_json(self) -> dict[str, Any]:
+        """The content of ``comparison.json`` (``compression.json`` for a compression method)."""
+        return self.record
+
+    def to_frame(self) -> Any:
+        """One row per compared sample and comparison: the answer and its correctness without and with."""
+        import pandas as pd
+
+        rows = []
+        for label, baseline_dir, treated_dir in self.runs:
+            comparison = dict(self.comparisons)[label]
+            before = _records(baseline_dir, comparison.modality)
+            after = _records(treated_dir, comparison.modality)
+            for sample_id, record in before.items():
+                if sample_id not in after:
+                    continue
+                rows.append(
+                    {
+                        "comparison": label,
+                        "id": sample_id,
+                        "modality": comparison.modality,
+                        "baseline_extracted": record.get("extracted"),
+                        "treated_extracted": after[sample_id].get("extracted"),
+                        "baseline_correct": bool(record.get("correct")),
+                        "treated_correct": bool(after[sample_id].get("correct")),
+                        "baseline_response": record.get("response"),
+                        "treated_response": after[sample_id].get("response"),
+                    }
+                )
+        return pd.DataFrame(rows)
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> InterventionResult:
+        """Reopen a finished ``speechgap intervene`` folder (no model needed)."""
+        out_dir = Path(out_dir)
+        path = out_dir / COMPARISON
+        if not path.is_file():
+            if (out_dir / "compression.json").is_file():
+                from speechgap.compression.experiment import CompressionResult
+
+                return CompressionResult.load(out_dir).as_intervention()
+            raise ConfigError(f"{out_dir}: no {COMPARISON}; run `speechgap intervene` there first")
+        record = read_json(path)
+        if record.get("method") == REDUNDANCY:
+            comparisons, runs = [], []
+            for row in record.get("comparisons", []):
+                label = f"r={row['repeats']}"
+                comparisons.append((label, RunComparison.from_dict(row)))
+                runs.append((label, out_dir / record["baseline_dir"], out_dir / row["dir"]))
+            return cls(REDUNDANCY, out_dir, comparisons, record, runs)
+        method = record["method"]
+        return cls(
+            method,
+            out_dir,
+            [(method, RunComparison.from_dict(record["comparison"]))],
+            record,
+            [(method, out_dir / record["baseline_dir"], out_dir / record["treated_dir"])],
+        )
 
     def format(self) -> str:
         """The printed table (accuracy without/with, delta with CI, four cells, McNemar, changed answers)."""
@@ -228,9 +318,41 @@ class InterventionReport:
         for label, comparison in self.comparisons:
             lines.append(f"[{label}]")
             lines.append(format_comparison(comparison, label=label))
+        if self.compression is not None:
+            lines.append(self.compression.format())
         for note in self.record.get("notes", []):
             lines.append(f"note: {note}")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"InterventionResult({self.method!r}, {str(self.out_dir)!r})\n{self.format()}"
+
+    def _repr_html_(self) -> str:
+        from speechgap.report.html import result_table
+
+        rows = [
+            [label, c.n, f"{100 * c.baseline_accuracy:.1f}", f"{100 * c.treated_accuracy:.1f}",
+             f"{100 * c.delta:+.1f}", f"[{100 * c.delta_low:+.1f}, {100 * c.delta_high:+.1f}]",
+             f"{c.mcnemar.p_exact:.3g}", len(c.changed)]
+            for label, c in self.comparisons
+        ]  # fmt: skip
+        return result_table(
+            f"InterventionResult: {self.method} ({self.out_dir})",
+            ["comparison", "n", "before %", "after %", "Δ points", "95% CI", "McNemar p", "changed"],
+            rows,
+        )
+
+
+InterventionReport = InterventionResult
+"""The former name of :class:`InterventionResult`."""
+
+
+def _records(run_dir: Path, modality: str) -> dict[str, dict[str, Any]]:
+    return {
+        r["id"]: r
+        for _, r in read_jsonl(Path(run_dir) / "results.jsonl")
+        if r["modality"] == modality and r.get("model_role", "lslm") == "lslm"
+    }
 
 
 def run_intervention(
@@ -243,14 +365,15 @@ def run_intervention(
     *,
     calibration: PairedDataset | None = None,
     progress: bool = True,
-) -> InterventionReport:
+) -> InterventionResult:
     """Evaluate without and with ``method`` on the same samples, compare, write ``comparison.json``.
 
     Args:
         adapter: the speech LLM.
         data: the paired samples (the evaluation split; with ``settings.calibration_fraction``, the data a
             calibration split is drawn from first).
-        method: a name in :func:`available_methods`.
+        method: a name in :func:`available_methods` (an intervention-kind method of the registry, or
+            ``"redundancy"``).
         out_dir: output folder; rerun the same command to resume.
         settings: :class:`InterventionSettings`.
         eval_settings: how answers are produced and scored (modalities are set here); its ``limit`` caps
@@ -261,18 +384,14 @@ def run_intervention(
     settings = settings or InterventionSettings()
     eval_settings = eval_settings or EvalSettings()
     out_dir = Path(out_dir)
-    if method not in available_methods():
-        raise ConfigError(f"--method must be one of {available_methods()}, got {method!r}")
     if method == REDUNDANCY:
         return _run_redundancy(adapter, data, out_dir, settings, eval_settings, progress)
+    registered = get_method(method, kind="intervention")
 
     evaluation, baseline_name = data, "baseline"
     if method == "calibration" and calibration is None and settings.calibration_stats is None:
         if settings.calibration_fraction is None:
-            raise ConfigError(
-                "calibration needs a calibration split: --calibration DATA_SPEC, --calibration-fraction F, "
-                "or --calibration-stats FILE"
-            )
+            raise ConfigError(NEEDS_CALIBRATION)
         calibration, evaluation = split_for_calibration(
             data, settings.calibration_fraction, settings.split_seed
         )
@@ -280,32 +399,35 @@ def run_intervention(
     evaluation = evaluation.limit(eval_settings.limit)
     if calibration is not None:
         check_disjoint(calibration.ids, evaluation.ids)
-    context = MethodContext(adapter, settings, out_dir, evaluation, calibration, progress)
-    intervention = METHODS[method](context)
-    intervention.validate(adapter)
+    options = {name: getattr(settings, name) for name in registered.settings if hasattr(settings, name)}
+    context = MethodContext(adapter, options, out_dir, evaluation, calibration, progress)
+    treated = registered.build(context)
+    if isinstance(treated, Intervention):  # a factory may return the bare intervention
+        treated = InterventionModel(adapter, treated, plan_log=out_dir / method / PLANS)
+    intervention = getattr(treated, "intervention", None)
+    if intervention is not None:
+        intervention.validate(adapter)
+    modality = getattr(intervention, "modality", "speech")
 
-    edited = (intervention.modality,)
+    edited = (modality,)
     baseline_modalities = ("speech", "text") if settings.baseline_text else edited
     base_settings = dataclasses.replace(eval_settings, modalities=baseline_modalities, limit=None)
     treated_settings = dataclasses.replace(eval_settings, modalities=edited, limit=None)
     baseline_dir, treated_dir = out_dir / baseline_name, out_dir / method
     evaluate(adapter, evaluation, baseline_dir, base_settings, progress=progress)
-    treated = InterventionModel(adapter, intervention, plan_log=treated_dir / "plans.jsonl")
     evaluate(treated, evaluation, treated_dir, treated_settings, progress=progress)
 
-    comparison = compare_runs(
-        baseline_dir, treated_dir, modality=intervention.modality, seed=eval_settings.seed
-    )
+    comparison = compare_runs(baseline_dir, treated_dir, modality=modality, seed=eval_settings.seed)
     record: dict[str, Any] = {
         "method": method,
-        "intervention": intervention.describe(),
+        "intervention": intervention.describe() if intervention is not None else treated.describe(),
         "baseline_dir": baseline_name,
         "treated_dir": method,
         "comparison": comparison.to_dict(),
         "notes": _notes(method, intervention, adapter),
     }
     if settings.baseline_text:
-        record["text_accuracy"] = _accuracy(baseline_dir, "text", _ids(treated_dir, intervention.modality))
+        record["text_accuracy"] = _accuracy(baseline_dir, "text", _ids(treated_dir, modality))
         record["gap_closed"] = _gap_closed(record["text_accuracy"], comparison)
     record["provenance"] = provenance(
         model=adapter.describe(),
@@ -318,10 +440,12 @@ def run_intervention(
         },
     )
     atomic_write_json(out_dir / COMPARISON, record)
-    return InterventionReport(method, out_dir, [(method, comparison)], record)
+    return InterventionResult(
+        method, out_dir, [(method, comparison)], record, [(method, baseline_dir, treated_dir)]
+    )
 
 
-def _notes(method: str, intervention: Intervention, adapter: SpeechLLM) -> list[str]:
+def _notes(method: str, intervention: Intervention | None, adapter: SpeechLLM) -> list[str]:
     notes = []
     if isinstance(intervention, StatisticalCalibration):
         if intervention.stats.layer == adapter.num_layers and intervention.positions == "span":
@@ -372,12 +496,14 @@ def _run_redundancy(
         dirs[r] = out_dir / REDUNDANCY / f"r{r}"
         evaluate(adapter, repeat_words_dataset(data, r), dirs[r], text_settings, progress=progress)
     comparisons = []
+    runs = []
     rows = []
     for r in settings.repeats:
         if r == 1:
             continue
         comparison = compare_runs(dirs[1], dirs[r], modality="text", seed=eval_settings.seed)
         comparisons.append((f"r={r}", comparison))
+        runs.append((f"r={r}", dirs[1], dirs[r]))
         rows.append({"repeats": r, "dir": f"{REDUNDANCY}/r{r}", **comparison.to_dict()})
     record = {
         "method": REDUNDANCY,
@@ -396,4 +522,4 @@ def _run_redundancy(
         ),
     }
     atomic_write_json(out_dir / COMPARISON, record)
-    return InterventionReport(REDUNDANCY, out_dir, comparisons, record)
+    return InterventionResult(REDUNDANCY, out_dir, comparisons, record, runs)

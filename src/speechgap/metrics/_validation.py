@@ -63,5 +63,5 @@ def check_same_dim(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> No
     """Raise when the last (feature) dimensions differ."""
     if a.shape[-1] != b.shape[-1]:
         raise ConfigError(
-            f"arguments '{name_a}' and '{name_b}': feature dimensions differ ({a.shape[-1]} vs {b.shape[-1]})"
+            f"argument '{name_a}' and argument '{name_b}': feature dimensions differ ({a.shape[-1]} vs {b.shape[-1]})"
         )

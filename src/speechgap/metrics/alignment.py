@@ -219,7 +219,7 @@ def alignment_path_score(
     n_layers = speech.shape[0]
     if text.shape[0] != n_layers:
         raise ConfigError(
-            f"arguments 'speech' and 'text': different numbers of layers ({n_layers} vs {text.shape[0]})"
+            f"argument 'speech' and argument 'text': different numbers of layers ({n_layers} vs {text.shape[0]})"
         )
     selected = tuple(range(n_layers)) if layers is None else tuple(int(layer) for layer in layers)
     if not selected:
@@ -287,7 +287,7 @@ def path_consistency(path_a: Any, path_b: Any) -> float:
     b = as_array(path_b, "path_b", ndim=1, dtype=np.int64)
     if a.shape != b.shape or a.shape[0] == 0:
         raise ConfigError(
-            f"arguments 'path_a' and 'path_b': need equal non-empty lengths, got {a.shape} and {b.shape}"
+            f"argument 'path_a' and argument 'path_b': need equal non-empty lengths, got {a.shape} and {b.shape}"
         )
     return float((a == b).mean())
 
@@ -302,7 +302,9 @@ def uniform_path(n_frames: int, n_tokens: int) -> np.ndarray:
         ``(n_tokens,)`` int64 frame indices.
     """
     if n_frames < 1 or n_tokens < 1:
-        raise ConfigError(f"arguments 'n_frames', 'n_tokens': must be >= 1, got {n_frames}, {n_tokens}")
+        raise ConfigError(
+            f"argument 'n_frames' and argument 'n_tokens' must be >= 1, got {n_frames} and {n_tokens}"
+        )
     return np.floor((np.arange(n_tokens) + 0.5) * n_frames / n_tokens).astype(np.int64)
 
 
@@ -386,7 +388,7 @@ def word_alignment_accuracy(
     frames = token_frames(raw_path, n_tokens) if raw_path.ndim == 2 else raw_path
     if frames.shape[0] != n_tokens:
         raise ConfigError(
-            f"arguments 'path' and 'token_word_index': {frames.shape[0]} path entries for {n_tokens} tokens"
+            f"argument 'path' and argument 'token_word_index': {frames.shape[0]} path entries for {n_tokens} tokens"
         )
     if frames.size and (frames.min() < 0 or frames.max() >= n_frames):
         raise ConfigError(f"argument 'path': frame indices must lie in [0, {n_frames}) (frame_times rows)")

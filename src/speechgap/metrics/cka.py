@@ -76,7 +76,7 @@ def _ratio(hsic_xy: np.ndarray, hsic_xx: np.ndarray, hsic_yy: np.ndarray, debias
                 if debiased
                 else "the representation is constant across rows"
             )
-            raise ConfigError(f"argument '{name}s' / '{name}'{where}: {reason}; CKA is undefined")
+            raise ConfigError(f"argument '{name}s' / argument '{name}'{where}: {reason}; CKA is undefined")
     return hsic_xy / np.sqrt(np.multiply.outer(hsic_xx, hsic_yy))
 
 
@@ -107,7 +107,9 @@ def linear_cka(x: Any, y: Any, debiased: bool = False) -> float:
     x = as_float_rows(x, "x")
     y = as_float_rows(y, "y")
     if x.shape[0] != y.shape[0]:
-        raise ConfigError(f"arguments 'x' and 'y': different numbers of rows ({x.shape[0]} vs {y.shape[0]})")
+        raise ConfigError(
+            f"argument 'x' and argument 'y': different numbers of rows ({x.shape[0]} vs {y.shape[0]})"
+        )
     n = x.shape[0]
     _check_rows(n, debiased, "x")
     x = x - x.mean(axis=0)
@@ -269,7 +271,9 @@ def cross_layer_cka(
     ys_array = _as_layers(ys, "ys")
     n = xs_array.shape[1]
     if ys_array.shape[1] != n:
-        raise ConfigError(f"arguments 'xs' and 'ys': different numbers of rows ({n} vs {ys_array.shape[1]})")
+        raise ConfigError(
+            f"argument 'xs' and argument 'ys': different numbers of rows ({n} vs {ys_array.shape[1]})"
+        )
     _check_rows(n, debiased, "xs")
     if form == "auto":
         feature = _use_feature_form(
@@ -381,7 +385,8 @@ class CrossLayerCKA:
         ys = _as_layers(ys_batch, "ys_batch")
         if xs.shape[1] != ys.shape[1]:
             raise ConfigError(
-                f"arguments 'xs_batch' and 'ys_batch': different numbers of rows ({xs.shape[1]} vs {ys.shape[1]})"
+                f"argument 'xs_batch' and argument 'ys_batch': different numbers of rows "
+                f"({xs.shape[1]} vs {ys.shape[1]})"
             )
         if self._shape is None:
             self._start(xs, ys)
@@ -389,7 +394,8 @@ class CrossLayerCKA:
         got = (xs.shape[0], xs.shape[2], ys.shape[0], ys.shape[2])
         if got != expected:
             raise ConfigError(
-                f"arguments 'xs_batch'/'ys_batch': (layers, dim) of xs and ys are {got}, earlier batches had {expected}"
+                f"argument 'xs_batch' / argument 'ys_batch': (layers, dim) of xs and ys are {got}, "
+                f"earlier batches had {expected}"
             )
         self.n_rows += xs.shape[1]
         if self.accumulate == "rows":
@@ -445,7 +451,7 @@ class CrossLayerCKA:
     def from_state(cls, state: dict[str, np.ndarray], max_bytes: int = 2 * 2**30) -> CrossLayerCKA:
         """The accumulator that :meth:`state_dict` described; further :meth:`update` calls continue it."""
         if "meta" not in state:
-            raise ConfigError("CrossLayerCKA.from_state: the state has no 'meta' entry (not a state_dict)")
+            raise ConfigError("argument 'state' has no 'meta' entry (not a CrossLayerCKA.state_dict)")
         meta = json.loads(str(state["meta"]))
         accumulator = cls(debiased=bool(meta["debiased"]), accumulate=meta["accumulate"], max_bytes=max_bytes)
         accumulator.n_rows = int(meta["n_rows"])
@@ -617,7 +623,7 @@ def mutual_knn(x: Any, y: Any, k: int = 10) -> float:
     y = as_float_rows(y, "y")
     n = x.shape[0]
     if y.shape[0] != n:
-        raise ConfigError(f"arguments 'x' and 'y': different numbers of rows ({n} vs {y.shape[0]})")
+        raise ConfigError(f"argument 'x' and argument 'y': different numbers of rows ({n} vs {y.shape[0]})")
     if not 1 <= k <= n - 1:
         raise ConfigError(f"argument 'k': must be in [1, n − 1] = [1, {n - 1}], got {k}")
 

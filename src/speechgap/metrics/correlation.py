@@ -36,9 +36,9 @@ def _paired(x: Any, y: Any, minimum: int) -> tuple[np.ndarray, np.ndarray]:
     x = as_array(x, "x", ndim=1)
     y = as_array(y, "y", ndim=1)
     if x.shape != y.shape:
-        raise ConfigError(f"arguments 'x' and 'y': different lengths ({x.shape[0]} vs {y.shape[0]})")
+        raise ConfigError(f"argument 'x' and argument 'y': different lengths ({x.shape[0]} vs {y.shape[0]})")
     if x.shape[0] < minimum:
-        raise ConfigError(f"arguments 'x' and 'y': need at least {minimum} points, got {x.shape[0]}")
+        raise ConfigError(f"argument 'x' and argument 'y': need at least {minimum} points, got {x.shape[0]}")
     for values, name in ((x, "x"), (y, "y")):
         if np.ptp(values) == 0:
             raise ConfigError(f"argument '{name}': all values are equal; the correlation is undefined")
@@ -230,7 +230,7 @@ def relation_to_correctness(measure: Any, correct: Any) -> CorrectnessRelation:
     flags = as_array(correct, "correct", ndim=1, dtype=None)
     if flags.shape != values.shape:
         raise ConfigError(
-            f"arguments 'measure' and 'correct': different lengths ({values.shape} vs {flags.shape})"
+            f"argument 'measure' and argument 'correct': different lengths ({values.shape} vs {flags.shape})"
         )
     if not np.isin(flags, (0, 1)).all():
         raise ConfigError("argument 'correct': expected booleans or 0/1 values")

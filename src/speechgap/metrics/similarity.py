@@ -118,7 +118,8 @@ def pooled_similarity(speech: Any, text: Any) -> PooledSimilarity:
     check_same_dim(speech, text, "speech", "text")
     if speech.shape[0] != text.shape[0]:
         raise ConfigError(
-            f"arguments 'speech' and 'text': different numbers of layers ({speech.shape[0]} vs {text.shape[0]})"
+            f"argument 'speech' and argument 'text': different numbers of layers "
+            f"({speech.shape[0]} vs {text.shape[0]})"
         )
     speech_mean = speech.mean(axis=1)
     text_mean = text.mean(axis=1)
@@ -168,11 +169,13 @@ def standardized_l2(speech: Any, text: Any, *, paired: bool = True) -> np.ndarra
     check_same_dim(speech, text, "speech", "text")
     if speech.shape[0] != text.shape[0]:
         raise ConfigError(
-            f"arguments 'speech' and 'text': different numbers of layers ({speech.shape[0]} vs {text.shape[0]})"
+            f"argument 'speech' and argument 'text': different numbers of layers "
+            f"({speech.shape[0]} vs {text.shape[0]})"
         )
     if paired and speech.shape != text.shape:
         raise ConfigError(
-            f"arguments 'speech' and 'text': paired=True needs the same shape, got {speech.shape} and {text.shape}"
+            f"argument 'speech' and argument 'text' need the same shape when argument 'paired' is True, "
+            f"got {speech.shape} and {text.shape}"
         )
     pooled = np.concatenate([speech, text], axis=1)
     mean = pooled.mean(axis=1, keepdims=True)

@@ -167,9 +167,11 @@ def _check_inputs(audio_tower, train: Sequence, settings: EncoderSettings) -> No
     """Refuse settings and clips CTC cannot train on, instead of a silent zero loss or an error in torch."""
     for name in ("steps", "eval_every"):
         if getattr(settings, name) < 0:
-            raise ConfigError(f"EncoderSettings.{name} must be at least 0, got {getattr(settings, name)}")
+            raise ConfigError(
+                f"EncoderSettings argument '{name}' must be at least 0, got {getattr(settings, name)}"
+            )
     if settings.batch < 1:
-        raise ConfigError(f"EncoderSettings.batch must be at least 1, got {settings.batch}")
+        raise ConfigError(f"EncoderSettings argument 'batch' must be at least 1, got {settings.batch}")
     if not train:
         raise ConfigError("pretrain_encoder: no training clips (argument 'train' is empty)")
     masks = torch.from_numpy(np.stack([mask for _, mask, _ in train]))

@@ -63,7 +63,7 @@ def ship_zoo(
     dest = Path(dest) if dest is not None else CHECKPOINTS_DIR
     zoo_file = run_dir / "zoo.json"
     if not zoo_file.exists():
-        raise ConfigError(f"{run_dir} holds no finished zoo (zoo.json is missing)")
+        raise ConfigError(f"argument 'run_dir' ({run_dir}) holds no finished zoo (zoo.json is missing)")
     zoo = json.loads(zoo_file.read_text(encoding="utf-8"))
     dest.mkdir(parents=True, exist_ok=True)
     sizes: dict[str, Any] = {}

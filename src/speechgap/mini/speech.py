@@ -103,7 +103,7 @@ def speak_questions(
         if max_seconds is not None and sample.duration_s > max_seconds:
             raise DataError(
                 f"clip {question.id!r} lasts {sample.duration_s:.2f} s, longer than the {max_seconds} s audio "
-                "window",
+                "window (argument 'max_seconds')",
                 path=manifest,
             )
         spoken.append(SpokenQuestion(question, np.asarray(sample.audio, dtype=np.float32), sample.speaker))

@@ -445,7 +445,7 @@ def train_speech_llm(
 ) -> None:
     """Stage 2 for one variant; calls ``on_checkpoint(plain_model, step)`` at each checkpoint step."""
     if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        raise ValueError(f"argument 'variant' must be one of {VARIANTS}, got {variant!r}")
     model = build_speech_llm(processor, base_lm, settings, encoder)
     if variant == "lora":
         model = _lora_wrap(model, settings)

@@ -49,7 +49,7 @@ def _resolve_dtype(dtype: Any) -> Any:
         return dtype
     name = _DTYPES.get(str(dtype).lower())
     if name is None:
-        raise ModelError(f"dtype must be one of {sorted(set(_DTYPES.values()))}, got {dtype!r}")
+        raise ModelError(f"argument 'dtype' must be one of {sorted(set(_DTYPES.values()))}, got {dtype!r}")
     return getattr(torch, name)
 
 
@@ -101,8 +101,8 @@ def load_model(
     if family is None:
         if raw.get("auto_map") and not trust_remote_code:
             raise ModelError(
-                f"{name}: model_type {model_type!r} uses its own code; pass trust_remote_code=True "
-                "if you trust it, and register its family (docs/models.md)"
+                f"{name}: model_type {model_type!r} uses its own code; set argument 'trust_remote_code' to "
+                "True if you trust it, and register its family (docs/models.md)"
             )
         known = ", ".join(f"{fam} ({', '.join(types)})" for fam, types in known_families().items())
         takes_audio = any(key in raw for key in ("audio_config", "audio_token_id", "audio_token_index"))
@@ -110,13 +110,15 @@ def load_model(
         raise ModelError(f"{name}: model_type {model_type!r} {reason}. Known families: {known}")
     if raw.get("auto_map") and family.requires_remote_code and not trust_remote_code:
         raise ModelError(
-            f"{name}: {family.family} needs its own code; pass trust_remote_code=True to load it"
+            f"{name}: {family.family} needs its own code; set argument 'trust_remote_code' to True to load it"
         )
     model = family.from_pretrained(
         name, device=device, dtype=_resolve_dtype(dtype), trust_remote_code=trust_remote_code
     )
     for key, value in adapter_kwargs.items():
         if key not in ("system_prompt", "instruction"):
-            raise ModelError(f"load_model: unknown argument {key!r}")
+            raise ModelError(
+                f"load_model takes no argument {key!r} (adapter arguments: system_prompt, instruction)"
+            )
         setattr(model, key, value)
     return model

@@ -82,6 +82,50 @@ class OptionScores:
     margin: float
     best: str
 
+    @classmethod
+    def from_logits(
+        cls, options: Sequence[str], token_ids: Sequence[int], logits: torch.Tensor
+    ) -> OptionScores:
+        """Scores from the next-token logits after the prompt.
+
+        Args:
+            options: the option strings, in order.
+            token_ids: the first token id of each option (:meth:`SpeechLLM.option_token_ids`).
+            logits: ``(vocab,)`` next-token logits, any float dtype; normalised over the full vocab in
+                float64.
+        """
+        options = [str(option) for option in options]
+        token_ids = [int(token_id) for token_id in token_ids]
+        if not options:
+            raise ConfigError("argument 'options': must not be empty")
+        if len(token_ids) != len(options):
+            raise ConfigError(
+                f"argument 'token_ids': {len(token_ids)} ids for {len(options)} options; expected one per option"
+            )
+        if logits.dim() != 1:
+            raise ConfigError(f"argument 'logits': expected shape (vocab,), got {tuple(logits.shape)}")
+        log_probs = torch.log_softmax(logits.detach().double(), dim=-1)[token_ids].cpu().numpy()
+        order = np.argsort(-log_probs)
+        margin = float(log_probs[order[0]] - log_probs[order[1]]) if len(options) > 1 else 0.0
+        return cls(options, token_ids, log_probs, margin, options[int(order[0])])
+
+
+@dataclass
+class Layer0Inputs:
+    """The input of the first decoder block for one sample, from the model's own forward pass.
+
+    Attributes:
+        hidden: ``(1, T, d)`` tensor, in the model's dtype and on its device: the states entering block 1
+            (layer 0 of the layer convention: for speech, after the audio embeddings are spliced in).
+        position_ids: float32 ``(T,)`` rotary position of each token; ``arange(T)`` when the model passes
+            none to its blocks.
+        span: ``(start, end)``, end exclusive, of the speech or transcript span.
+    """
+
+    hidden: torch.Tensor
+    position_ids: torch.Tensor
+    span: tuple[int, int]
+
 
 @dataclass
 class PreparedBatch:
@@ -120,6 +164,17 @@ class _StopForward(Exception):
     """Raised by a capture hook once every requested layer is recorded: the rest of the model is skipped."""
 
 
+_EDIT_ENTRY_POINTS = (
+    "capture",
+    "capture_batch",
+    "forward",
+    "generate",
+    "generate_batch",
+    "score_options",
+    "layer0_inputs",
+)
+
+
 class SpeechLLM:
     """A speech LLM behind one interface: capture hidden states, generate, score options, edit states.
 
@@ -156,8 +211,9 @@ class SpeechLLM:
         self.name_or_path = str(name_or_path)
         self.system_prompt = self.default_system_prompt if system_prompt is None else system_prompt
         self.instruction = instruction
-        self._blocks, self._final_norm = _probe_decoder(model, self.num_layers)
+        self._blocks, self._final_norm, self._decoder_owner = _probe_decoder(model, self.num_layers)
         self._active_batch: PreparedBatch | None = None
+        self._open_edits = 0
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -217,6 +273,12 @@ class SpeechLLM:
     def decoder_layers(self) -> torch.nn.ModuleList:
         """The decoder blocks of the language model, found by probing the module tree."""
         return self._blocks
+
+    @property
+    def decoder_owner(self) -> torch.nn.Module:
+        """The module that owns :attr:`decoder_layers` (and, next to them, the token embeddings, the final
+        norm and, for rotary models, ``rotary_emb``)."""
+        return self._decoder_owner
 
     @property
     def final_norm(self) -> torch.nn.Module | None:
@@ -521,7 +583,11 @@ class SpeechLLM:
     def _run_capture(
         self, batch: PreparedBatch, wanted: list[int], post_norm: bool
     ) -> dict[Any, torch.Tensor]:
-        """Forward with hooks on the needed blocks only; stops once the last needed state is recorded."""
+        """Forward with hooks on the needed blocks only; stops once the last needed state is recorded.
+
+        Returns ``{layer: (batch, seq, dim)}``, plus ``"norm"`` with ``post_norm`` and, with layer 0,
+        ``"position_ids"`` when the model passes them to its first block.
+        """
         states: dict[Any, torch.Tensor] = {}
         last_needed: Any = "norm" if post_norm else max(wanted)
         handles = []
@@ -532,11 +598,13 @@ class SpeechLLM:
                 raise _StopForward
 
         if 0 in wanted:
-            handles.append(
-                self._blocks[0].register_forward_pre_hook(
-                    lambda _m, args, kwargs: record(0, _block_input(args, kwargs)), with_kwargs=True
-                )
-            )
+
+            def record_input(_m: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+                if isinstance(kwargs.get("position_ids"), torch.Tensor):
+                    states["position_ids"] = kwargs["position_ids"].detach()
+                record(0, _block_input(args, kwargs))
+
+            handles.append(self._blocks[0].register_forward_pre_hook(record_input, with_kwargs=True))
         for layer in wanted:
             if layer >= 1:
                 handles.append(
@@ -559,6 +627,29 @@ class SpeechLLM:
         if missing:
             raise ModelError(f"{self.family}: the forward pass never reached layers {missing}")
         return states
+
+    def layer0_inputs(self, sample: PairedSample, modality: str) -> Layer0Inputs:
+        """The input of the first decoder block and its rotary positions, from the model's own forward pass.
+
+        The audio encoder, projector and splicing are the family's code; the pass stops at the first
+        block. Edits at layer 0 apply (as in :meth:`capture`).
+
+        Raises:
+            ConfigError: the model gives its blocks multi-axis rotary position ids (such as Qwen2.5-Omni's
+                M-RoPE), which have no single position per token.
+        """
+        batch = self.prepare([sample], modality)
+        states = self._run_capture(batch, [0], post_norm=False)
+        hidden = states[0]
+        position_ids = states.get("position_ids")
+        if position_ids is None:
+            position_ids = torch.arange(hidden.shape[1], device=hidden.device)
+        elif position_ids.dim() != 2 or position_ids.shape[0] != 1:
+            raise ConfigError(
+                f"{self.family}: position ids of shape {tuple(position_ids.shape)} (multi-axis rotary) give "
+                "no single position per token; layer0_inputs (and merging) need one-axis rotary positions"
+            )
+        return Layer0Inputs(hidden, position_ids.reshape(-1).to(torch.float32), batch.spans[0])
 
     # ------------------------------------------------------------------ generation and scoring
     def generation_settings(self, max_new_tokens: int = 256) -> dict[str, Any]:
@@ -613,23 +704,35 @@ class SpeechLLM:
         answer, so the instruction should ask for the letter only.
         """
         options = [str(option) for option in options]
+        token_ids = self.option_token_ids(options)
+        batch = self.prepare([sample], modality)
+        logits = self.forward(batch).logits
+        last = batch.offsets[0] + batch.lengths[0] - 1
+        return OptionScores.from_logits(options, token_ids, logits[0, last])
+
+    def option_token_ids(self, options: Sequence[str]) -> list[int]:
+        """The first token id of each option (the token :meth:`score_options` scores).
+
+        Raises:
+            ConfigError: no options, an option that encodes to no token, or options sharing a first token
+                (their scores could not be told apart).
+        """
+        options = [str(option) for option in options]
         if not options:
-            raise ConfigError("options must not be empty")
+            raise ConfigError("argument 'options': must not be empty")
         token_ids = []
         for option in options:
             ids = self.tokenizer.encode(option, add_special_tokens=False)
             if not ids:
-                raise ConfigError(f"option {option!r} encodes to no token")
+                raise ConfigError(f"argument 'options': {option!r} encodes to no token")
             token_ids.append(int(ids[0]))
-        if len(set(token_ids)) != len(token_ids):
-            raise ConfigError(f"options {options} share a first token; they cannot be told apart")
-        batch = self.prepare([sample], modality)
-        logits = self.forward(batch).logits
-        last = batch.offsets[0] + batch.lengths[0] - 1
-        log_probs = torch.log_softmax(logits[0, last].double(), dim=-1)[token_ids].cpu().numpy()
-        order = np.argsort(-log_probs)
-        margin = float(log_probs[order[0]] - log_probs[order[1]]) if len(options) > 1 else 0.0
-        return OptionScores(options, token_ids, log_probs, margin, options[int(order[0])])
+        for token_id in dict.fromkeys(token_ids):
+            sharing = [option for option, other in zip(options, token_ids, strict=True) if other == token_id]
+            if len(sharing) > 1:
+                raise ConfigError(
+                    f"argument 'options': {sharing} share a first token; they cannot be told apart"
+                )
+        return token_ids
 
     # ------------------------------------------------------------------ edits
     @contextlib.contextmanager
@@ -653,8 +756,11 @@ class SpeechLLM:
                 decode step on the new token's state, with its absolute position.
 
         The hooks are removed on exit, also when the block raises; the model is left as it was.
-        Edits apply to :meth:`capture`, :meth:`forward`, :meth:`generate` and :meth:`score_options` calls
-        made inside the block.
+        Edits apply to the adapter's calls made inside the block: :meth:`capture`, :meth:`capture_batch`,
+        :meth:`forward`, :meth:`generate`, :meth:`generate_batch`, :meth:`score_options` and
+        :meth:`layer0_inputs`. A forward pass the adapter did not start (``model.model(**inputs)``, or
+        decoder blocks called directly, as the shortening engine does) cannot be bound to its prompt and
+        span: when it reaches an edited block it raises :class:`ModelError` instead of running unedited.
         """
         for layer, fn in layers.items():
             if not 0 <= int(layer) <= self.num_layers:
@@ -664,6 +770,7 @@ class SpeechLLM:
         if isinstance(positions, str) and positions not in ("span", "all"):
             raise ConfigError(f"positions must be 'span', 'all' or a list of ints, got {positions!r}")
         handles = []
+        self._open_edits += 1
         try:
             for layer, fn in sorted(layers.items()):
                 steps = [0]
@@ -695,6 +802,12 @@ class SpeechLLM:
         finally:
             for handle in handles:
                 handle.remove()
+            self._open_edits -= 1
+
+    @property
+    def editing(self) -> bool:
+        """Whether an :meth:`edit` block is open (its hooks are on the decoder blocks)."""
+        return self._open_edits > 0
 
     def _apply_edit(
         self, fn: EditFn, hidden: torch.Tensor, positions: str | Sequence[int], decode: bool, steps: list[int]
@@ -702,7 +815,11 @@ class SpeechLLM:
         """Run ``fn`` on each row's chosen states; ``steps[0]`` counts the decode steps seen so far."""
         batch = self._active_batch
         if batch is None:
-            return None
+            raise ModelError(
+                f"{self.family}: an edit hook fired on a forward pass not started through the adapter "
+                "(such as model.model(**inputs) inside `with model.edit(...)`), which it cannot bind to a "
+                f"prompt and span; edits apply only through the adapter's {', '.join(_EDIT_ENTRY_POINTS)}"
+            )
         prefill = hidden.shape[1] == batch.input_ids.shape[1]
         if prefill:
             steps[0] = 0
@@ -760,12 +877,12 @@ def _block_output(out: Any) -> torch.Tensor:
 
 def _probe_decoder(
     model: torch.nn.Module, num_layers: int
-) -> tuple[torch.nn.ModuleList, torch.nn.Module | None]:
-    """Find the language model's decoder blocks and final norm by walking the module tree.
+) -> tuple[torch.nn.ModuleList, torch.nn.Module | None, torch.nn.Module]:
+    """Find the language model's decoder blocks, final norm and their owner by walking the module tree.
 
     The blocks are the ``ModuleList`` named ``layers`` (or ``h``/``blocks``) of length ``num_layers`` whose
     parent also owns the token embeddings; outside audio/vision towers. The final norm is the parent's
-    ``norm`` (or ``final_layernorm``/``ln_f``) module.
+    ``norm`` (or ``final_layernorm``/``ln_f``) module. Returns ``(blocks, norm, parent)``.
     """
     candidates = []
     for name, module in model.named_modules():
@@ -790,4 +907,4 @@ def _probe_decoder(
         if isinstance(getattr(parent, attr, None), torch.nn.Module):
             norm = getattr(parent, attr)
             break
-    return blocks, norm
+    return blocks, norm, parent

@@ -79,14 +79,17 @@ def capture_dataset(
         a :class:`CaptureStore` on ``out_dir``.
     """
     if storage_dtype not in STORAGE_DTYPES:
-        raise ConfigError(f"storage dtype must be one of {STORAGE_DTYPES}, got {storage_dtype!r}")
+        raise ConfigError(f"argument 'storage_dtype' must be one of {STORAGE_DTYPES}, got {storage_dtype!r}")
     bad = [m for m in modalities if m not in MODALITIES]
     if bad or not modalities:
-        raise ConfigError(f"modalities must be a non-empty subset of {MODALITIES}, got {list(modalities)}")
-    if batch_size < 1 or shard_samples < 1:
-        raise ConfigError("batch_size and shard_samples must be >= 1")
+        raise ConfigError(
+            f"argument 'modalities' must be a non-empty subset of {MODALITIES}, got {list(modalities)}"
+        )
+    for name, value in (("batch_size", batch_size), ("shard_samples", shard_samples)):
+        if value < 1:
+            raise ConfigError(f"argument '{name}' must be >= 1, got {value}")
     if on_error not in ("skip", "raise"):
-        raise ConfigError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
+        raise ConfigError(f"argument 'on_error' must be 'skip' or 'raise', got {on_error!r}")
     wanted = adapter._resolve_layers(layers)
     out_dir = Path(out_dir)
     (out_dir / "shards").mkdir(parents=True, exist_ok=True)
@@ -109,7 +112,7 @@ def capture_dataset(
         if _settings_key(previous.get("settings", {})) != _settings_key(settings):
             raise ConfigError(
                 f"{out_dir} holds a capture with other settings ({_settings_key(previous['settings'])}); "
-                "use another --out folder or the same settings to resume"
+                "give another folder as argument 'out_dir' or the same settings to resume"
             )
         if previous.get("model", {}).get("name_or_path") != adapter.name_or_path:
             raise ConfigError(

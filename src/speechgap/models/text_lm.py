@@ -81,6 +81,8 @@ def load_text_model(
     )
     for key, value in adapter_kwargs.items():
         if key not in ("system_prompt", "instruction"):
-            raise ModelError(f"load_text_model: unknown argument {key!r}")
+            raise ModelError(
+                f"load_text_model takes no argument {key!r} (adapter arguments: system_prompt, instruction)"
+            )
         setattr(model, key, value)
     return model

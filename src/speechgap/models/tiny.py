@@ -445,7 +445,10 @@ def build_tiny_model(
 
     builder = BUILDERS.get(family)
     if builder is None:
-        raise ConfigError(f"no tiny builder for family {family!r}; known: {sorted(BUILDERS)}")
+        raise ConfigError(
+            f"argument 'family' must be one of {sorted(BUILDERS)} (the families with a tiny builder), "
+            f"got {family!r}"
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)

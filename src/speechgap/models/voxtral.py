@@ -125,7 +125,7 @@ class VoxtralLLM(SpeechLLM):
         if self.system_prompt is not None:
             raise ConfigError(
                 "voxtral: mistral-common accepts no system message in a chat with audio; "
-                "leave system_prompt unset and put the guidance in the instruction"
+                "leave argument 'system_prompt' unset and put the guidance in argument 'instruction'"
             )
         return [{"role": "user", "content": self.user_content(modality, text, audio)}]
 

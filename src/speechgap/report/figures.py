@@ -11,6 +11,9 @@ the ``summary.json`` content that :mod:`speechgap.analysis` writes.
   and the word timings.
 - :func:`aps_histogram`: the per-sample APS distribution.
 - :func:`scatter_with_fit`: one point per model (or sample), least-squares line, R² in the title.
+- :func:`retention_curve`: speech accuracy against the speech tokens left after merging, one point per
+  compression setting, with the unmerged accuracy as a reference line (paper 2).
+- :func:`subset_bars`: text and speech accuracy side by side for each subset of an evaluation.
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ __all__ = [
     "aps_histogram",
     "cka_heatmap",
     "layer_curves",
+    "retention_curve",
     "save_png",
     "scatter_with_fit",
+    "subset_bars",
 ]
 
 
@@ -346,5 +351,66 @@ def scatter_with_fit(
     ax.set_title(f"{prefix}R² = {fit.r2:.3f}, n = {fit.n}")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def retention_curve(points: Sequence[Mapping[str, Any]], baseline_accuracy: float) -> Figure:
+    """Speech accuracy against the share of speech tokens left at the last block, one point per merging
+    setting (paper 2's accuracy–retention trade-off), with the unmerged model's accuracy as a dashed line.
+
+    Args:
+        points: one mapping per setting with ``name``, ``retention`` (fraction of speech tokens left at the
+            last block, in [0, 1]) and ``accuracy`` (speech accuracy, fraction). Drawn in order of retention;
+            each point is labelled with the part of its name after the first ``_`` (e.g. ``dap_0.9`` → ``0.9``).
+        baseline_accuracy: speech accuracy of the unmerged model, fraction.
+    """
+    ordered = sorted(points, key=lambda point: float(point["retention"]))
+    retention = np.array([100 * float(point["retention"]) for point in ordered])
+    accuracy = np.array([100 * float(point["accuracy"]) for point in ordered])
+    figure = _new_figure((5, 3.5))
+    ax = figure.subplots()
+    ax.plot(retention, accuracy, "o-", label="merged")
+    ax.axhline(100 * float(baseline_accuracy), color="grey", linestyle="--", label="unmerged")
+    for point, x, y in zip(ordered, retention, accuracy, strict=True):
+        name = str(point["name"])
+        ax.annotate(name.split("_")[1] if "_" in name else name, (x, y), fontsize=6)
+    ax.set_xlabel("speech tokens left at the last block (%)")
+    ax.set_ylabel("speech accuracy (%)")
+    ax.legend()
+    figure.tight_layout()
+    return figure
+
+
+def subset_bars(rows: Sequence[Mapping[str, Any]], *, title: str | None = None) -> Figure:
+    """Text and speech accuracy side by side for each subset of an evaluation (the gap at a glance).
+
+    Args:
+        rows: one mapping per subset with ``subset`` (name), ``text_accuracy`` and ``speech_accuracy``
+            (fractions, or None when that modality was not run: drawn as no bar).
+        title: figure title.
+    """
+    names = [str(row["subset"]) for row in rows]
+
+    def percent(value: Any) -> float:
+        return float("nan") if value is None else 100 * float(value)
+
+    text = np.array([percent(row["text_accuracy"]) for row in rows], dtype=float)
+    speech = np.array([percent(row["speech_accuracy"]) for row in rows], dtype=float)
+    positions = np.arange(len(names), dtype=float)
+    width = 0.38
+    figure = _new_figure((max(4.8, 0.9 * len(names) + 2.5), 3.8))
+    ax = figure.subplots()
+    ax.bar(positions - width / 2, text, width, color="tab:blue", label="text")
+    ax.bar(positions + width / 2, speech, width, color="tab:orange", label="speech")
+    ax.set_xticks(positions)
+    ax.set_xticklabels(
+        names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center"
+    )
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title or "Text vs speech accuracy per subset")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     return figure

@@ -1,13 +1,20 @@
 """One self-contained HTML page of a gap study: numbers, figures embedded as PNG data, a plain reading.
 
 Built from the outputs of ``speechgap eval`` (``summary.json``) and ``speechgap analyze`` (``summary.json``
-and ``figures/``); it reads files and formats them, and computes no measure itself.
+and ``figures/``); it reads files and formats them, and computes no measure itself. Every text value that
+reaches the page passes through :func:`html.escape`.
+
+- :func:`gap_table`: per subset, both accuracies, the gap with its interval, McNemar p, the four cells.
+- :func:`fixes_table`: the demo's interventions and speech-token merging against the unmodified model.
+- :func:`result_table`: a small table of already formatted cells, for a result object's ``_repr_html_``.
+- :func:`figure_block`, :func:`build_page`: a PNG embedded with its caption; the whole page.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +65,77 @@ def gap_table(eval_summary: dict[str, Any]) -> str:
         "<th>95% CI</th><th>McNemar p</th><th>both right / only text / only speech / both wrong</th>"
         "<th>parse failures text / speech %</th><th>base LM text %</th></tr>" + "".join(rows) + "</table>"
     )
+
+
+_FIX_LABELS = {"angle": "angle projection (paper 1)", "length": "length normalization (paper 1)"}
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"×{value:.2f}"
+
+
+def _delta_with_ci(delta: float, ci: Sequence[float]) -> str:
+    return f"{100 * delta:+.1f} [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
+
+
+def fixes_table(fixes: Mapping[str, Any]) -> str:
+    """The demo's fixes section: each intervention and the merging setting against the unmodified model.
+
+    Args:
+        fixes: ``{"n": samples, "interventions": {method: {baseline_accuracy, treated_accuracy, delta,
+            delta_ci: [low, high], mcnemar_p, changed, ...}}, "compression": {spec: {tau, deep_layer,
+            deep_tau}, baseline_accuracy, treated_accuracy, delta, delta_ci, retention, prefill_flops_ratio,
+            ttft_ratio, peak_memory_ratio, kv_cache_ratio}}``; accuracies, deltas, retention and FLOPs as
+            fractions (printed in percent / points, one decimal), the other ratios as factors. A ratio that
+            was not measured (None, e.g. peak memory on CPU) is printed as ``n/a``.
+    """
+    rows = []
+    for method, row in fixes["interventions"].items():
+        label = _FIX_LABELS.get(method, str(method))
+        p = row.get("mcnemar_p")
+        rows.append(
+            f"<tr><td>{html.escape(label)}, Bottom-3 critical tokens at the input layer</td>"
+            f"<td class=num>{100 * row['baseline_accuracy']:.1f}</td><td class=num>{100 * row['treated_accuracy']:.1f}</td>"
+            f"<td class=num>{_delta_with_ci(row['delta'], row['delta_ci'])}</td>"
+            f"<td class=num>{'–' if p is None else f'{p:.2g}'}</td>"
+            f"<td>{html.escape(str(row['changed']))} answers changed</td></tr>"
+        )
+    c = fixes["compression"]
+    spec = c["spec"]
+    rows.append(
+        f"<tr><td>dual Affinity Pooling (paper 2): input τ {html.escape(str(spec['tau']))}, "
+        f"layer {html.escape(str(spec['deep_layer']))} τ {html.escape(str(spec['deep_tau']))}</td>"
+        f"<td class=num>{100 * c['baseline_accuracy']:.1f}</td><td class=num>{100 * c['treated_accuracy']:.1f}</td>"
+        f"<td class=num>{_delta_with_ci(c['delta'], c['delta_ci'])}</td>"
+        f"<td class=num>–</td><td>speech tokens left {100 * c['retention']:.1f}%, prefill FLOPs "
+        f"{100 * c['prefill_flops_ratio']:.1f}%, time to first token {_ratio(c.get('ttft_ratio'))}, "
+        f"peak memory {_ratio(c.get('peak_memory_ratio'))}, KV cache {_ratio(c.get('kv_cache_ratio'))}</td></tr>"
+    )
+    return (
+        f"<p>On {html.escape(str(fixes['n']))} held-out questions spread evenly over the set, speech input; "
+        "each row against the unmodified model on the same samples.</p>"
+        "<table><tr><th>fix</th><th>speech % before</th><th>after</th><th>Δ points (95% CI)</th>"
+        "<th>McNemar p</th><th>cost / notes</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+def result_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A small HTML table with a caption, every cell escaped: a result object's ``_repr_html_`` in a notebook.
+
+    Args:
+        title: the caption.
+        headers: column names.
+        rows: one sequence of cells per row, as many as ``headers``; numbers are formatted by the caller
+            (a cell is written as ``str(cell)``; None as ``–``).
+    """
+    head = "".join(f"<th>{html.escape(str(name))}</th>" for name in headers)
+    body = []
+    for k, row in enumerate(rows):
+        if len(row) != len(headers):
+            raise ValueError(f"argument 'rows': row {k} has {len(row)} cells for {len(headers)} headers")
+        cells = "".join(f"<td>{'–' if cell is None else html.escape(str(cell))}</td>" for cell in row)
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><caption>{html.escape(title)}</caption><tr>{head}</tr>" + "".join(body) + "</table>"
 
 
 def figure_block(path: str | Path, caption: str) -> str:

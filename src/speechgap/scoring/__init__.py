@@ -34,7 +34,7 @@ from speechgap.scoring.choice import (
 )
 from speechgap.scoring.judge import Judge, JudgeConfig, JudgeError, JudgeVerdict, parse_judge_score
 from speechgap.scoring.refusal import REFUSAL_PHRASES, RefusalResult, is_refusal, refusal_rate
-from speechgap.scoring.sdqa import SdqaResult, normalise_answer, score_sdqa
+from speechgap.scoring.sdqa import MATCHERS, SdqaResult, normalise_answer, score_sdqa
 
 SCORING_MODES = ("mcq", "bbh", "refusal", "sdqa", "ifeval", "judge")
 
@@ -70,7 +70,7 @@ def scoring_mode(subset: str) -> str:
         return "bbh"
     known = ", ".join(sorted(SUBSET_MODES))
     raise ConfigError(
-        f"no scoring mode for subset {subset!r}; known subsets: {known}; or pass a mode: "
+        f"no scoring mode for argument 'subset' {subset!r}; known subsets: {known}; or pass a mode: "
         f"{', '.join(SCORING_MODES)}"
     )
 
@@ -153,7 +153,15 @@ def score_response(
         seed: seed of the VoiceBench-compatibility random fallback.
     """
     if mode not in SCORING_MODES:
-        raise ConfigError(f"unknown scoring mode {mode!r}; choose one of {', '.join(SCORING_MODES)}")
+        raise ConfigError(f"argument 'mode' must be one of {', '.join(SCORING_MODES)}, got {mode!r}")
+    if mcq_protocol not in PROTOCOLS:
+        raise ConfigError(
+            f"argument 'mcq_protocol' must be one of {', '.join(PROTOCOLS)}, got {mcq_protocol!r}"
+        )
+    if sdqa_matcher not in MATCHERS:
+        raise ConfigError(
+            f"argument 'sdqa_matcher' must be one of {', '.join(MATCHERS)}, got {sdqa_matcher!r}"
+        )
     if mode == "mcq":
         n = n_choices or (len(choices) if choices else 4)
         reference = _answer_letter(answer, n)
@@ -175,7 +183,9 @@ def score_response(
             )
         if task is None:
             if sample_id is None:
-                raise ConfigError("BBH scoring needs the task or a sample id that names it")
+                raise ConfigError(
+                    "BBH scoring needs argument 'task' or argument 'sample_id' (an id that names the task)"
+                )
             task = bbh_task_from_id(sample_id)
         correct, bbh = score_bbh(response, str(answer), task)
         return ItemScore(mode, correct, float(correct), bbh.parsed, bbh.answer, bbh.rule, {"task": task})
@@ -229,7 +239,7 @@ def score_response(
             },
         )
     if judge is None:
-        raise ConfigError("judge scoring needs a judge: give --judge-url and --judge-model")
+        raise ConfigError("judge scoring needs argument 'judge' (a Judge with a server url and model)")
     if prompt is None:
         raise DataError("judge scoring needs the prompt text, and this item has none", field="prompt")
     verdict = judge.score(prompt, response or "")

@@ -138,7 +138,7 @@ _ARTICLES = frozenset({"a", "an", "the"})
 
 def _letters(n_choices: int) -> str:
     if not 2 <= n_choices <= 26:
-        raise ConfigError(f"n_choices must be between 2 and 26, got {n_choices}")
+        raise ConfigError(f"argument 'n_choices' must be between 2 and 26, got {n_choices}")
     return string.ascii_uppercase[:n_choices]
 
 
@@ -250,12 +250,12 @@ def parse_choice(
     if protocol == "voicebench":
         return extract_choice_voicebench(text, seed=seed)
     if protocol != "speechgap":
-        raise ConfigError(
-            f"unknown multiple-choice protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}"
-        )
+        raise ConfigError(f"argument 'protocol' must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     letters = _letters(n_choices)
     if choices is not None and len(choices) != n_choices:
-        raise ConfigError(f"choices has {len(choices)} entries but n_choices is {n_choices}")
+        raise ConfigError(
+            f"argument 'choices' has {len(choices)} entries but argument 'n_choices' is {n_choices}"
+        )
     if text is None or not text.strip():
         return ChoiceParse(None, "empty", False)
     clean = _clean(text)
@@ -614,9 +614,11 @@ def voicebench_mcq_accuracy(
 ) -> VoiceBenchMCQResult:
     """VoiceBench's mcq ``acc`` and ``fail`` (percent), with one seeded generator drawn in response order."""
     if len(responses) != len(references):
-        raise ConfigError(f"{len(responses)} responses but {len(references)} references")
+        raise ConfigError(
+            f"argument 'responses' has {len(responses)} entries but argument 'references' has {len(references)}"
+        )
     if not responses:
-        raise ConfigError("no responses to score")
+        raise ConfigError("argument 'responses' is empty: no responses to score")
     rng = random.Random(seed)
     parses = [extract_choice_voicebench(response, rng=rng) for response in responses]
     correct = sum(

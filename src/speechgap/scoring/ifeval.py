@@ -202,8 +202,9 @@ def check_ifeval(
     n = len(responses)
     if not (len(instruction_id_lists) == len(kwargs_lists) == len(prompts) == n):
         raise ConfigError(
-            f"check_ifeval got {n} responses, {len(instruction_id_lists)} instruction lists, "
-            f"{len(kwargs_lists)} kwargs lists and {len(prompts)} prompts; they must match"
+            f"argument 'responses' has {n} entries, argument 'instruction_id_lists' "
+            f"{len(instruction_id_lists)}, argument 'kwargs_lists' {len(kwargs_lists)} and argument 'prompts' "
+            f"{len(prompts)}; they must match"
         )
     registry, loose_variants, util = _load_backend()
     results: list[IfevalItemResult] = []
@@ -224,7 +225,7 @@ def check_ifeval(
 def ifeval_scores(results: Sequence[IfevalItemResult], sentence_tokenizer: str) -> IfevalScores:
     """Aggregate per-prompt results into the four IFEval figures and their mean."""
     if not results:
-        raise ConfigError("ifeval_scores needs at least one result")
+        raise ConfigError("argument 'results' must hold at least one result")
     num_instructions = sum(len(result.strict) for result in results)
     prompt_strict = sum(result.prompt_strict for result in results) / len(results)
     prompt_loose = sum(result.prompt_loose for result in results) / len(results)

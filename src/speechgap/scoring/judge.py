@@ -84,13 +84,17 @@ class JudgeConfig:
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
-            raise ConfigError(f"judge url must start with http:// or https://, got {self.url!r}")
+            raise ConfigError(f"argument 'url' must start with http:// or https://, got {self.url!r}")
         if not self.model:
-            raise ConfigError("judge model name is empty")
+            raise ConfigError("argument 'model' (the judge model name) is empty")
         if "{prompt}" not in self.template or "{response}" not in self.template:
-            raise ConfigError("judge template must contain {prompt} and {response}")
-        if self.n < 1 or self.retries < 0 or self.timeout_s <= 0:
-            raise ConfigError("judge n must be >= 1, retries >= 0 and timeout_s > 0")
+            raise ConfigError("argument 'template' must contain {prompt} and {response}")
+        if self.n < 1:
+            raise ConfigError(f"argument 'n' must be >= 1, got {self.n}")
+        if self.retries < 0:
+            raise ConfigError(f"argument 'retries' must be >= 0, got {self.retries}")
+        if not self.timeout_s > 0:
+            raise ConfigError(f"argument 'timeout_s' must be > 0, got {self.timeout_s}")
 
     @property
     def endpoint(self) -> str:
@@ -145,7 +149,9 @@ class Judge:
         if self.config.api_key_env:
             key = os.environ.get(self.config.api_key_env)
             if not key:
-                raise ConfigError(f"judge API key variable {self.config.api_key_env} is not set")
+                raise ConfigError(
+                    f"the judge API key variable {self.config.api_key_env} (argument 'api_key_env') is not set"
+                )
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
@@ -204,5 +210,7 @@ class Judge:
     def score_many(self, prompts: Sequence[str], responses: Sequence[str]) -> list[JudgeVerdict]:
         """Judge pairs in order (stops with :class:`JudgeError` at the first unreachable request)."""
         if len(prompts) != len(responses):
-            raise ConfigError(f"{len(prompts)} prompts but {len(responses)} responses")
+            raise ConfigError(
+                f"argument 'prompts' has {len(prompts)} entries but argument 'responses' has {len(responses)}"
+            )
         return [self.score(prompt, response) for prompt, response in zip(prompts, responses, strict=True)]

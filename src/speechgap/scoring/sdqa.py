@@ -76,8 +76,8 @@ class _Pedant:
                 from qa_metrics.pedant import PEDANT
             except ImportError as err:
                 raise ConfigError(
-                    "matcher 'pedant' needs the qa-metrics package (pip install qa-metrics); "
-                    "use matcher='containment' or 'auto' without it"
+                    "argument 'matcher' 'pedant' needs the qa-metrics package (pip install qa-metrics); "
+                    "use 'containment' or 'auto' without it"
                 ) from err
             cls._instance = PEDANT()
         return cls._instance
@@ -93,7 +93,7 @@ def pedant_available() -> bool:
 def resolve_matcher(matcher: str) -> str:
     """``"auto"`` → ``"pedant"`` when qa-metrics is installed, else ``"containment"``."""
     if matcher not in MATCHERS:
-        raise ConfigError(f"unknown sd-qa matcher {matcher!r}; choose one of {', '.join(MATCHERS)}")
+        raise ConfigError(f"argument 'matcher' must be one of {', '.join(MATCHERS)}, got {matcher!r}")
     if matcher == "auto":
         return "pedant" if pedant_available() else "containment"
     return matcher

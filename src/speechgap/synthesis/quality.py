@@ -71,7 +71,7 @@ def asr_wer_filter(transcribe: Transcribe, max_wer: float = 0.1) -> QualityFilte
     right, one that writes "three point five" counts as errors.
     """
     if not max_wer >= 0:
-        raise ConfigError(f"max_wer must be >= 0, got {max_wer}")
+        raise ConfigError(f"argument 'max_wer' must be >= 0, got {max_wer}")
 
     def keep(audio: np.ndarray, sample_rate: int, text: str) -> tuple[bool, dict[str, Any]]:
         transcript = transcribe(audio, sample_rate)
@@ -89,12 +89,12 @@ def load_transcriber(spec: str) -> Transcribe:
     """Import ``"module:function"`` (a module on ``sys.path`` or a ``path/to/file.py``) -> the function."""
     module_name, sep, function_name = spec.rpartition(":")
     if not sep or not module_name or not function_name:
-        raise ConfigError(f"--asr-filter: expected MODULE:FUNCTION (e.g. my_asr:transcribe), got {spec!r}")
+        raise ConfigError(f"argument 'spec' must be MODULE:FUNCTION (e.g. my_asr:transcribe), got {spec!r}")
     try:
         if module_name.endswith(".py"):
             path = Path(module_name)
             if not path.is_file():
-                raise ConfigError(f"--asr-filter: no such file {module_name}")
+                raise ConfigError(f"argument 'spec' ({spec!r}): no such file {module_name}")
             spec_obj = importlib.util.spec_from_file_location(path.stem, path)
             module = importlib.util.module_from_spec(spec_obj)
             spec_obj.loader.exec_module(module)
@@ -103,8 +103,8 @@ def load_transcriber(spec: str) -> Transcribe:
                 sys.path.insert(0, str(Path.cwd()))
             module = importlib.import_module(module_name)
     except ImportError as err:
-        raise ConfigError(f"--asr-filter: cannot import {module_name!r}: {err}") from err
+        raise ConfigError(f"argument 'spec' ({spec!r}): cannot import {module_name!r}: {err}") from err
     function = getattr(module, function_name, None)
     if not callable(function):
-        raise ConfigError(f"--asr-filter: {module_name!r} has no function {function_name!r}")
+        raise ConfigError(f"argument 'spec' ({spec!r}): {module_name!r} has no function {function_name!r}")
     return function

@@ -38,7 +38,7 @@ class Rendering:
 def option_letter(index: int) -> str:
     """0 -> "A", 1 -> "B", ... (up to 26 options)."""
     if not 0 <= index < 26:
-        raise ValueError(f"option index {index} is out of range A..Z")
+        raise ValueError(f"argument 'index' must be in 0..25 (A..Z), got {index}")
     return string.ascii_uppercase[index]
 
 

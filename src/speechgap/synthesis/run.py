@@ -240,7 +240,7 @@ def _resolve_workers(workers: int | None, pending: int) -> int:
     if workers is None:
         return 1 if pending < _MIN_ITEMS_FOR_POOL else max(1, min(os.cpu_count() or 1, 8))
     if workers < 0:
-        raise ConfigError(f"workers must be >= 0, got {workers}")
+        raise ConfigError(f"argument 'workers' must be >= 0, got {workers}")
     return max(1, workers)
 
 
@@ -289,6 +289,10 @@ def synthesize(
     if voices is None or isinstance(voices, int):
         bank = VoiceBank.from_engine(engine)
         if isinstance(voices, int):
+            if not 1 <= voices <= len(bank):
+                raise ConfigError(
+                    f"argument 'voices' must be between 1 and {len(bank)} (the bank's size), got {voices}"
+                )
             bank = bank.sample(voices, seed)
     else:
         bank = voices
@@ -357,7 +361,7 @@ def _render_all(engine: TTSEngine, tasks: list[_Task], workers: int) -> Iterator
     except BrokenProcessPool as err:
         raise ModelError(
             f"worker processes for engine {engine.name} failed ({err}); an engine must be picklable to run "
-            "in workers: use workers=1 (--workers 1) otherwise"
+            "in workers: set argument 'workers' to 1 otherwise"
         ) from err
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
@@ -410,7 +414,7 @@ def _check_same_settings(path: Path, settings: dict[str, Any]) -> None:
     if changed:
         raise ConfigError(
             f"{path.parent} holds a run with other settings ({', '.join(changed)} differ); "
-            "resume with the same settings or choose another --out folder"
+            "resume with the same settings or give another folder as argument 'out_dir'"
         )
 
 
@@ -423,7 +427,7 @@ def _check_unchanged(log_path: Path, renderings: Mapping[str, Any], bank: VoiceB
         if record.get("meta", {}).get("spoken_text") != rendering.spoken:
             raise DataError(
                 f"item {record['id']!r} changed since it was synthesized in this folder; "
-                "use another --out folder or delete its line from the log",
+                "give another folder as argument 'out_dir' or delete its line from the log",
                 path=log_path,
                 line=line,
             )

@@ -109,7 +109,9 @@ def word_times_from_starts(
         Method: see the module docstring.
     """
     if len(words) != len(starts_s):
-        raise ValueError(f"{len(words)} words but {len(starts_s)} start times")
+        raise ValueError(
+            f"argument 'words' has {len(words)} words but argument 'starts_s' has {len(starts_s)} start times"
+        )
     duration = len(audio) / float(sample_rate)
     known: list[tuple[int, float]] = []
     for index, start in enumerate(starts_s):

@@ -65,7 +65,7 @@ class VoiceBank:
         pitches = tuple(engine.default_pitches if pitches is None else pitches)
         for label, values in (("rates", rates), ("pitches", pitches)):
             if not values or any(v <= 0 for v in values):
-                raise ConfigError(f"{label} must be positive factors, got {values}")
+                raise ConfigError(f"argument '{label}' must be positive factors, got {values}")
         return cls(
             (
                 Voice(base.name, rate, pitch)
@@ -104,7 +104,7 @@ class VoiceBank:
     def sample(self, n: int, seed: int = 0) -> VoiceBank:
         """``n`` speakers chosen by ``seed``: rank speakers by ``hash(seed, id)`` and keep the first ``n``."""
         if not 1 <= n <= len(self):
-            raise ConfigError(f"--voices must be between 1 and {len(self)} (the bank's size), got {n}")
+            raise ConfigError(f"argument 'n' must be between 1 and {len(self)} (the bank's size), got {n}")
         ranked = sorted(self.speakers, key=lambda voice: stable_hash("sample", seed, voice.id))
         return VoiceBank(ranked[:n], {**self.origin, "sample": {"n": n, "seed": seed}})
 
@@ -129,14 +129,16 @@ class VoiceBank:
             so that every part gets at least one group.
         """
         if group_by not in ("voice", "speaker"):
-            raise ConfigError(f"group_by must be 'voice' or 'speaker', got {group_by!r}")
+            raise ConfigError(f"argument 'group_by' must be 'voice' or 'speaker', got {group_by!r}")
         if not fractions or any(share <= 0 for share in fractions.values()):
-            raise ConfigError(f"split fractions must be positive, got {dict(fractions)}")
+            raise ConfigError(f"argument 'fractions' must hold positive shares, got {dict(fractions)}")
         groups: dict[str, list[Voice]] = {}
         for voice in self.speakers:
             groups.setdefault(voice.name if group_by == "voice" else voice.id, []).append(voice)
         if len(groups) < len(fractions):
-            raise ConfigError(f"cannot split {len(groups)} {group_by}s into {len(fractions)} parts")
+            raise ConfigError(
+                f"cannot split {len(groups)} {group_by}s into the {len(fractions)} parts of argument 'fractions'"
+            )
         ranked = sorted(groups, key=lambda key: stable_hash("split", seed, key))
         total = sum(fractions.values())
         names = list(fractions)
@@ -178,7 +180,8 @@ def parse_fractions(text: str) -> dict[str, float]:
             share = -1.0
         if not sep or not name or share <= 0 or name in fractions:
             raise ConfigError(
-                f"--split-fractions: expected NAME=SHARE,NAME=SHARE (e.g. train=0.8,test=0.2), got {text!r}"
+                f"argument 'text' must be NAME=SHARE,NAME=SHARE with positive shares and distinct names "
+                f"(e.g. train=0.8,test=0.2), got {text!r}"
             )
         fractions[name] = share
     return fractions
@@ -202,7 +205,9 @@ def choose_speakers(
     if part is not None:
         parts = bank.split(fractions or {"train": 0.8, "test": 0.2}, split_seed, group_by=group_by)
         if part not in parts:
-            raise ConfigError(f"--speaker-split {part!r} is not one of the split's parts {sorted(parts)}")
+            raise ConfigError(
+                f"argument 'part' must be one of the split's parts {sorted(parts)}, got {part!r}"
+            )
         bank = parts[part]
     if n is not None:
         bank = bank.sample(n, seed)

@@ -1,0 +1,607 @@
+"""One Python verb per job — what each ``speechgap`` command runs, for notebooks and scripts.
+
+    >>> import speechgap
+    >>> model = speechgap.load_model(speechgap.default_model())
+    >>> result = speechgap.evaluate(model, "pairs/manifest.jsonl", out_dir="runs/eval", limit=32)
+    >>> result.speech_accuracy, result.pooled.gap
+    >>> speechgap.intervene(model, "pairs/manifest.jsonl", "oracle-merge", out_dir="runs/om", retention=0.5)
+
+Every verb takes ``model`` as a loaded adapter (:func:`speechgap.load_model`) or a folder / Hub id, and
+``data`` as a :class:`~speechgap.data.types.PairedDataset`, a manifest path or a ``--data`` spec string;
+``out_dir`` is the command's ``--out``, and the other keyword arguments are named like the command's flags
+(``max_new_tokens=`` for ``--max-new-tokens``). Each returns a typed result with ``to_json()`` (what the
+command writes), ``to_frame()`` (a pandas DataFrame), ``load(dir)`` (reopen a finished run) and, where a
+figure exists, ``plot()``. The command line parses its flags, calls the verb and prints the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from speechgap.analysis import AnalysisResult, AnalysisSettings
+from speechgap.compression.experiment import CompressionResult, CompressionSpec, run_compression, sweep
+from speechgap.data.load import load_pairs
+from speechgap.data.types import PairedDataset
+from speechgap.errors import ConfigError
+from speechgap.evaluation.methods import get_method, method_names
+from speechgap.evaluation.result import EvalResult
+from speechgap.evaluation.run import EvalSettings
+from speechgap.interventions.run import REDUNDANCY, InterventionResult, InterventionSettings
+from speechgap.models.base import SpeechLLM
+from speechgap.study import StudyResult, StudySettings
+
+ModelLike = SpeechLLM | str | Path
+DataLike = PairedDataset | str | Path
+
+
+def _model(
+    model: ModelLike,
+    *,
+    device: str | None = None,
+    dtype: Any = None,
+    trust_remote_code: bool = False,
+    instruction: str | None = None,
+    system_prompt: str | None = None,
+) -> SpeechLLM:
+    """An adapter as given, or loaded from a folder / Hub id with the prompt settings."""
+    prompts = {
+        key: value
+        for key, value in (("instruction", instruction), ("system_prompt", system_prompt))
+        if value is not None
+    }
+    if isinstance(model, str | Path):
+        from speechgap.models import load_model
+
+        return load_model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code, **prompts)
+    if not isinstance(model, SpeechLLM):
+        raise ConfigError(
+            f"argument 'model' must be a loaded speech LLM (speechgap.load_model) or a model folder / Hub id, "
+            f"got {type(model).__name__}"
+        )
+    loading = {"device": device, "dtype": dtype, **prompts}
+    given = [name for name, value in loading.items() if value is not None] + (
+        ["trust_remote_code"] if trust_remote_code else []
+    )
+    if given:
+        names = ", ".join(f"argument {name!r}" for name in given)
+        raise ConfigError(
+            f"{names} applies when the model is loaded; pass it to speechgap.load_model, or give the "
+            "model's folder instead of the loaded model"
+        )
+    return model
+
+
+def _data(data: DataLike, name: str = "data") -> PairedDataset:
+    if isinstance(data, PairedDataset):
+        return data
+    if not isinstance(data, str | Path):
+        raise ConfigError(
+            f"argument {name!r} must be a PairedDataset, a manifest path or a data spec string, "
+            f"got {type(data).__name__}"
+        )
+    return load_pairs(data)
+
+
+def _modalities(modality: str | Sequence[str]) -> tuple[str, ...]:
+    if isinstance(modality, str):
+        return tuple(part.strip() for part in modality.split(",") if part.strip())
+    return tuple(modality)
+
+
+# ---------------------------------------------------------------------------------------------- evaluate
+
+
+def evaluate(
+    model: ModelLike,
+    data: DataLike,
+    out_dir: str | Path,
+    *,
+    modality: str | Sequence[str] = ("speech", "text"),
+    limit: int | None = None,
+    max_new_tokens: int = 256,
+    batch_size: int = 1,
+    answer_mode: str = "generate",
+    scoring_mode: str | None = None,
+    mcq_protocol: str = "speechgap",
+    voicebench_compat: bool = False,
+    seed: int = 0,
+    base_model: ModelLike | None = None,
+    judge: Any = None,
+    instruction: str | None = None,
+    system_prompt: str | None = None,
+    device: str | None = None,
+    dtype: Any = None,
+    trust_remote_code: bool = False,
+    progress: bool = False,
+) -> EvalResult:
+    """Speech vs text accuracy of ``model`` on paired ``data`` (``speechgap eval``); resumable.
+
+    Args:
+        model, data, out_dir: see the module docstring.
+        modality: ``"speech"``, ``"text"`` or both (default).
+        limit: the first N samples only.
+        max_new_tokens, batch_size, answer_mode (``generate`` | ``loglik``), scoring_mode, mcq_protocol
+            (``speechgap`` | ``speechmmlu`` | ``voicebench``), voicebench_compat (= ``mcq_protocol=
+            "voicebench"``), seed: as the flags of ``speechgap eval``.
+        base_model: the base text LM (a loaded adapter or a folder), for the split of the gap (paper 1).
+        judge: a :class:`speechgap.scoring.Judge` for judge-scored subsets.
+        instruction, system_prompt, device, dtype, trust_remote_code: used when ``model`` is loaded here.
+        progress: show a progress bar.
+
+    Returns:
+        :class:`~speechgap.evaluation.result.EvalResult`.
+    """
+    from speechgap.evaluation.report import score_run
+    from speechgap.evaluation.run import evaluate as run_evaluation
+
+    settings = EvalSettings(
+        modalities=_modalities(modality),
+        answer_mode=answer_mode,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        scoring_mode=scoring_mode,
+        mcq_protocol="voicebench" if voicebench_compat else mcq_protocol,
+        seed=seed,
+        limit=limit,
+    )
+    pairs = _data(data)
+    adapter = _model(
+        model,
+        device=device,
+        dtype=dtype,
+        trust_remote_code=trust_remote_code,
+        instruction=instruction,
+        system_prompt=system_prompt,
+    )
+    base = None
+    if base_model is not None:
+        if isinstance(base_model, str | Path):
+            from speechgap.models.text_lm import load_text_model
+
+            prompts = {"instruction": instruction, "system_prompt": system_prompt}
+            base = load_text_model(
+                base_model, device=device, dtype=dtype, **{k: v for k, v in prompts.items() if v is not None}
+            )
+        else:
+            base = base_model
+    result = run_evaluation(adapter, pairs, out_dir, settings, base_model=base, progress=progress)
+    if judge is not None:
+        rescored = score_run(out_dir, judge=judge)
+        rescored.written, rescored.skipped = result.written, result.skipped
+        result = rescored
+    return result
+
+
+def score(
+    out_dir: str | Path,
+    *,
+    mcq_protocol: str | None = None,
+    voicebench_compat: bool = False,
+    seed: int | None = None,
+    judge: Any = None,
+) -> EvalResult:
+    """Re-score an evaluation folder without the model (``speechgap score``)."""
+    from speechgap.evaluation.report import score_run
+
+    protocol = "voicebench" if voicebench_compat else mcq_protocol
+    return score_run(out_dir, mcq_protocol=protocol, seed=seed, judge=judge)
+
+
+# ---------------------------------------------------------------------------------------------- analyze
+
+
+def analyze(
+    model: ModelLike | None = None,
+    data: DataLike | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    captures: str | Path | None = None,
+    eval_dir: str | Path | None = None,
+    layers: Sequence[int] | None = None,
+    include_layer0: bool = False,
+    cka_pairing: str = "dtw",
+    base_layer: int | None = None,
+    path_samples: Sequence[str] | None = None,
+    limit: int | None = None,
+    debiased: bool = False,
+    band_tolerance: float = 0.05,
+    figures: bool = True,
+    device: str | None = None,
+    dtype: Any = None,
+    trust_remote_code: bool = False,
+    progress: bool = False,
+    command: list[str] | None = None,
+) -> AnalysisResult:
+    """Every gap measure per sample and layer, cross-layer CKA, APS and figures (``speechgap analyze``).
+
+    Give ``model`` with ``data`` (captured on the fly), or ``captures`` (a ``speechgap capture`` folder;
+    ``data`` then only supplies word timings). ``eval_dir``: an evaluation folder (``--eval``) whose
+    correctness joins the per-sample table.
+    """
+    from speechgap.analysis import analyze as run_analysis
+
+    if out_dir is None:
+        raise ConfigError("argument 'out_dir' is required")
+    if (captures is None) == (model is None):
+        raise ConfigError("give exactly one source: argument 'captures', or argument 'model' with 'data'")
+    if model is not None and data is None:
+        raise ConfigError("argument 'model' needs argument 'data' (the samples to run)")
+    settings = AnalysisSettings(
+        layers=None if layers is None else list(layers),
+        include_layer0=include_layer0,
+        cka_pairing=cka_pairing,
+        base_layer=base_layer,
+        path_samples=None if path_samples is None else list(path_samples),
+        limit=limit,
+        debiased=debiased,
+        band_tolerance=band_tolerance,
+        figures=figures,
+    )
+    if captures is not None:
+        source: Any = captures
+        pairs = _data(data) if data is not None else None
+    else:
+        adapter = _model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)  # type: ignore[arg-type]
+        source, pairs = (adapter, _data(data).limit(limit)), None  # type: ignore[arg-type]
+    return run_analysis(
+        source, out_dir, settings, eval_dir=eval_dir, pairs=pairs, progress=progress, command=command
+    )
+
+
+# ---------------------------------------------------------------------------------------------- intervene
+
+
+def intervene(
+    model: ModelLike,
+    data: DataLike,
+    method: str,
+    out_dir: str | Path,
+    *,
+    limit: int | None = None,
+    answer_mode: str = "generate",
+    max_new_tokens: int = 256,
+    scoring_mode: str | None = None,
+    seed: int = 0,
+    baseline_text: bool = True,
+    calibration: DataLike | None = None,
+    sweep_layers: Sequence[int] = (),
+    instruction: str | None = None,
+    system_prompt: str | None = None,
+    device: str | None = None,
+    dtype: Any = None,
+    trust_remote_code: bool = False,
+    progress: bool = False,
+    **method_settings: Any,
+) -> InterventionResult:
+    """Accuracy without and with a method on the same samples (``speechgap intervene``).
+
+    ``method`` is any registered method (:func:`speechgap.evaluation.methods.method_names`): an
+    intervention (``angle``, ``length``, ``calibration``; ``redundancy``, the text redundancy test) or a
+    speech-token merging method (``oracle-merge``, ``oracle-uniform``, ``oracle-random``, ``dap``, ...), which
+    runs as :func:`compress` does and returns the same comparison plus its compute figures.
+    ``method_settings`` are the method's own settings (``k=``, ``critical=``, ``apply_layer=``,
+    ``calibration_layer=``, ``repeats=``; ``retention=``, ``layer=``, ``tau=`` ...); a setting the method
+    does not read is refused, naming the ones it does.
+
+    Returns:
+        :class:`~speechgap.interventions.run.InterventionResult`.
+    """
+    from speechgap.interventions.run import run_intervention
+
+    known = sorted([*method_names(), REDUNDANCY])
+    if method not in known:
+        raise ConfigError(f"argument 'method' must be one of {', '.join(known)}, got {method!r}")
+    if method != REDUNDANCY and get_method(method).kind == "compression":
+        return _intervene_by_merging(
+            model, data, method, out_dir, limit=limit, answer_mode=answer_mode,
+            max_new_tokens=max_new_tokens, seed=seed, sweep_layers=sweep_layers, device=device, dtype=dtype,
+            trust_remote_code=trust_remote_code, progress=progress, method_settings=method_settings,
+        )  # fmt: skip
+    if sweep_layers:
+        raise ConfigError(f"argument 'sweep_layers' is for the merging methods, not for {method!r}")
+    if method == REDUNDANCY:
+        unknown = sorted(set(method_settings) - {"repeats"})
+        if unknown:
+            raise ConfigError(
+                f"argument {unknown[0]!r} is not a setting of method 'redundancy' (its settings: repeats)"
+            )
+    else:
+        get_method(method).check_options(method_settings)
+    if calibration is not None and (
+        method_settings.get("calibration_fraction") is not None
+        or method_settings.get("calibration_stats") is not None
+    ):
+        raise ConfigError(
+            "give only one of argument 'calibration', argument 'calibration_fraction' and argument "
+            "'calibration_stats'"
+        )
+    if (
+        method_settings.get("calibration_fraction") is not None
+        and method_settings.get("calibration_stats") is not None
+    ):
+        raise ConfigError("give only one of argument 'calibration_fraction' and argument 'calibration_stats'")
+    settings = InterventionSettings(**method_settings, baseline_text=baseline_text)
+    eval_settings = EvalSettings(
+        answer_mode=answer_mode,
+        max_new_tokens=max_new_tokens,
+        scoring_mode=scoring_mode,
+        seed=seed,
+        limit=limit,
+    )
+    pairs = _data(data)
+    calibration_pairs = _data(calibration, "calibration") if calibration is not None else None
+    adapter = _model(
+        model,
+        device=device,
+        dtype=dtype,
+        trust_remote_code=trust_remote_code,
+        instruction=instruction,
+        system_prompt=system_prompt,
+    )
+    return run_intervention(
+        adapter,
+        pairs,
+        method,
+        out_dir,
+        settings,
+        eval_settings,
+        calibration=calibration_pairs,
+        progress=progress,
+    )
+
+
+def _intervene_by_merging(
+    model: ModelLike,
+    data: DataLike,
+    method: str,
+    out_dir: str | Path,
+    *,
+    limit: int | None,
+    answer_mode: str,
+    max_new_tokens: int,
+    seed: int,
+    sweep_layers: Sequence[int],
+    device: str | None,
+    dtype: Any,
+    trust_remote_code: bool,
+    progress: bool,
+    method_settings: dict[str, Any],
+) -> InterventionResult:
+    """A merging method through the intervention door: the compression run, seen as a comparison."""
+    get_method(method).check_options(method_settings)
+    result = compress(
+        model,
+        data,
+        out_dir,
+        method=method,
+        **{"seed": seed, **method_settings},
+        sweep_layers=sweep_layers,
+        answer_mode=answer_mode,
+        max_new_tokens=max_new_tokens,
+        limit=limit,
+        device=device,
+        dtype=dtype,
+        trust_remote_code=trust_remote_code,
+        progress=progress,
+    )
+    return result.as_intervention()
+
+
+# ---------------------------------------------------------------------------------------------- compress
+
+_SPEC_DEFAULTS = CompressionSpec()
+
+
+def compress(
+    model: ModelLike,
+    data: DataLike,
+    out_dir: str | Path,
+    *,
+    method: str = "dap",
+    tau: float = _SPEC_DEFAULTS.tau,
+    omega: int = _SPEC_DEFAULTS.omega,
+    deep_layer: int | None = None,
+    deep_tau: float = _SPEC_DEFAULTS.deep_tau,
+    deep_omega: int = _SPEC_DEFAULTS.deep_omega,
+    rule: str = _SPEC_DEFAULTS.rule,
+    position: str = _SPEC_DEFAULTS.position,
+    layer: int | None = None,
+    retention: float = _SPEC_DEFAULTS.retention,
+    sweep_tau: Sequence[float] = (),
+    sweep_retention: Sequence[float] = (),
+    sweep_layers: Sequence[int] = (),
+    answer_mode: str = "loglik",
+    max_new_tokens: int = 32,
+    limit: int | None = None,
+    timing_samples: int = 4,
+    repeats: int = 3,
+    seed: int = 0,
+    device: str | None = None,
+    dtype: Any = None,
+    trust_remote_code: bool = False,
+    progress: bool = False,
+) -> CompressionResult:
+    """Speech-token merging against the unmerged model on the same samples (``speechgap compress``).
+
+    ``method``: ``ap-input``, ``ap-deep``, ``dap`` (Affinity Pooling, paper 2; its Qwen2-Audio settings
+    are the defaults), ``oracle-random`` / ``oracle-uniform`` / ``oracle-merge`` (paper 2's oracle
+    compression at ``layer`` to ``retention``), ``tome``. ``sweep_*``: one variant per value.
+
+    Returns:
+        :class:`~speechgap.compression.experiment.CompressionResult` (one variant per setting).
+    """
+    get_method(method, kind="compression")
+    base = CompressionSpec(
+        method=method, tau=tau, omega=omega, deep_layer=deep_layer, deep_tau=deep_tau, deep_omega=deep_omega,
+        rule=rule, position=position, layer=layer, retention=retention, seed=seed,
+    )  # fmt: skip
+    specs = sweep(
+        base, taus=list(sweep_tau), retentions=list(sweep_retention), layers=[int(x) for x in sweep_layers]
+    )
+    settings = EvalSettings(
+        modalities=("speech",),
+        answer_mode=answer_mode,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+        limit=limit,
+    )
+    pairs = _data(data)
+    adapter = _model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    return run_compression(
+        adapter,
+        pairs,
+        out_dir,
+        specs,
+        settings,
+        timing_samples=timing_samples,
+        repeats=repeats,
+        progress=progress,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- study
+
+
+def study(
+    zoo: str | Path,
+    data: DataLike,
+    out_dir: str | Path,
+    *,
+    answer_mode: str = "generate",
+    max_new_tokens: int = 8,
+    eval_limit: int | None = None,
+    analysis_limit: int | None = None,
+    include_layer0: bool = False,
+    instruction: str | None = None,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> StudyResult:
+    """One point per checkpoint of a zoo: regress the gap on the measures (``speechgap study``, paper 1)."""
+    from speechgap.study import run_study
+
+    settings = StudySettings(
+        answer_mode=answer_mode,
+        max_new_tokens=max_new_tokens,
+        eval_limit=eval_limit,
+        analysis_limit=analysis_limit,
+        include_layer0=include_layer0,
+        instruction=instruction,
+        batch_size=batch_size,
+    )
+    return run_study(zoo, _data(data), out_dir, settings, progress=progress)
+
+
+# ---------------------------------------------------------------------------------------------- synthesize
+
+
+@dataclass
+class SynthesisResult:
+    """What :func:`synthesize` wrote.
+
+    Attributes:
+        out_dir: the folder (``manifest.jsonl``, ``audio/``, ``synthesis.json``).
+        manifest: the path of ``manifest.jsonl``.
+        record: the content of ``synthesis.json`` (engine, speakers, settings, counts, provenance).
+    """
+
+    out_dir: Path
+    manifest: Path
+    record: dict[str, Any]
+
+    @property
+    def num_samples(self) -> int:
+        """Samples in the manifest (items a quality filter dropped are not counted)."""
+        return len(self.pairs())
+
+    @property
+    def speakers(self) -> list[str]:
+        return list((self.record.get("settings") or {}).get("speakers") or [])
+
+    def pairs(self) -> PairedDataset:
+        """The paired samples, loaded lazily."""
+        return load_pairs(self.manifest)
+
+    def to_json(self) -> dict[str, Any]:
+        """The content of ``synthesis.json``."""
+        return self.record
+
+    def to_frame(self) -> Any:
+        """One row per sample of the manifest."""
+        import pandas as pd
+
+        from speechgap.io import read_jsonl
+
+        return pd.DataFrame([record for _, record in read_jsonl(self.manifest)])
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> SynthesisResult:
+        from speechgap.io import read_json
+
+        out_dir = Path(out_dir)
+        manifest = out_dir / "manifest.jsonl"
+        if not manifest.is_file():
+            raise ConfigError(f"{out_dir}: no manifest.jsonl; run `speechgap synthesize` there first")
+        return cls(out_dir, manifest, read_json(out_dir / "synthesis.json", what="synthesis record"))
+
+    def __repr__(self) -> str:
+        return f"SynthesisResult({str(self.out_dir)!r}: {self.num_samples} samples, {len(self.speakers)} speakers)"
+
+
+def synthesize(
+    items: Any,
+    out_dir: str | Path,
+    *,
+    voices: int | None = None,
+    seed: int = 0,
+    speaker_split: str | None = None,
+    split_fractions: dict[str, float] | str | None = None,
+    split_seed: int = 0,
+    split_by: str = "voice",
+    workers: int | None = None,
+    quality_filter: Any = None,
+    engine: Any = None,
+    progress: bool = False,
+) -> SynthesisResult:
+    """Text items → paired samples spoken by a multi-speaker TTS (``speechgap synthesize``); resumable.
+
+    Args:
+        items: a JSONL file of items or the items as dicts (``id``, ``text``, optional ``choices``,
+            ``answer``, ``subset``).
+        out_dir: the output folder.
+        voices: number of speakers (default: every speaker of the bank or of the split's part).
+        seed: chooses the speakers and who speaks which item.
+        speaker_split, split_fractions, split_seed, split_by: use one part of a disjoint speaker split.
+        workers: processes (default: one per core, max 8, for 64+ items).
+        quality_filter: ``filter(audio, sample_rate, text) -> (keep, info)``, e.g.
+            :func:`speechgap.synthesis.quality.asr_wer_filter`.
+        engine: a :class:`~speechgap.synthesis.engine.TTSEngine`; default espeak-ng.
+    """
+    from speechgap.synthesis import EspeakEngine, VoiceBank, choose_speakers
+    from speechgap.synthesis import synthesize as run_synthesis
+    from speechgap.synthesis.voices import parse_fractions
+
+    engine = engine if engine is not None else EspeakEngine()
+    fractions = parse_fractions(split_fractions) if isinstance(split_fractions, str) else split_fractions
+    bank = choose_speakers(
+        VoiceBank.from_engine(engine),
+        part=speaker_split,
+        fractions=fractions,
+        split_seed=split_seed,
+        group_by=split_by,  # type: ignore[arg-type]
+        n=voices,
+        seed=seed,
+    )
+    manifest = run_synthesis(
+        items,
+        out_dir,
+        voices=bank,
+        seed=seed,
+        engine=engine,
+        workers=workers,
+        quality_filter=quality_filter,
+        progress=progress,
+    )
+    return SynthesisResult.load(Path(manifest).parent)
