@@ -514,7 +514,9 @@ class SynthesisResult:
     @property
     def num_samples(self) -> int:
         """Samples in the manifest (items a quality filter dropped are not counted)."""
-        return len(self.pairs())
+        from speechgap.io import read_jsonl
+
+        return sum(1 for _ in read_jsonl(self.manifest))
 
     @property
     def speakers(self) -> list[str]:

@@ -17,6 +17,10 @@ from typing import Any
 
 from speechgap.errors import DataError
 
+JsonObject = dict[str, Any]
+"""A JSON object as it is written to (or read from) a result file: ``summary.json``, a ``results.jsonl``
+record, provenance. Results that cross modules are dataclasses; these are their on-disk form."""
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -59,7 +63,7 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
-def read_json(path: str | Path, *, what: str = "JSON object") -> dict[str, Any]:
+def read_json(path: str | Path, *, what: str = "JSON object") -> JsonObject:
     """A JSON object from ``path``; a missing, unreadable or non-object file is a :class:`DataError` naming it."""
     path = Path(path)
     try:

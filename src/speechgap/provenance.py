@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from speechgap.io import JsonObject
 from speechgap.version import __version__
 
 _PACKAGES = ("torch", "transformers", "datasets", "numpy", "scipy", "soundfile", "soxr", "espeakng-loader")
@@ -44,7 +45,7 @@ def provenance(
     data: Any = None,
     settings: dict[str, Any] | None = None,
     command: list[str] | None = None,
-) -> dict[str, Any]:
+) -> JsonObject:
     """The record stored next to every result: model, data, settings, versions, time.
 
     Args:

@@ -8,7 +8,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from speechgap.mini.encoder import EncoderSettings
-from speechgap.mini.train import TrainSettings, train_zoo
+from speechgap.mini.train import TrainSettings, ZooResult, train_zoo
 
 
 def _tiny_settings(seed: int = 0) -> TrainSettings:
@@ -38,6 +38,12 @@ def test_zoo_layout_and_records(zoo_dir):
     zoo = json.loads((zoo_dir / "zoo.json").read_text())
     names = [entry["name"] for entry in zoo["checkpoints"]]
     assert names == ["base_lm", "full-step1", "full-step2", "lora-step1", "lora-step2"]
+    typed = ZooResult.load(zoo_dir)
+    assert typed.to_json() == zoo and typed.default in names[1:]
+    assert [c.name for c in typed.checkpoints] == names == list(typed.to_frame()["name"])
+    assert [c.speech_accuracy for c in typed.checkpoints[1:]] == [
+        e["speech_accuracy"] for e in zoo["checkpoints"][1:]
+    ]
     for name in names:
         info = json.loads((zoo_dir / name / "speechgap_mini.json").read_text())
         assert info["seed"] == 0 and info["entry"]["name"] == name

@@ -103,3 +103,24 @@ def test_result_table_escapes_cells_and_has_a_row_per_result():
 def test_result_table_refuses_a_row_of_the_wrong_length():
     with pytest.raises(ValueError, match="row 1 has 1 cells for 2 headers"):
         result_table("t", ["a", "b"], [["1", "2"], ["3"]])
+
+
+def test_gap_table_names_both_overall_figures():
+    from speechgap.report.html import gap_table
+
+    summary = {
+        "subsets": {
+            "big": {"paired_n": 30, "text_score": 0.9, "speech_score": 0.6},
+            "small": {"paired_n": 6, "text_score": 0.5, "speech_score": 0.5},
+        },
+        "macro": {"text_score": 0.7, "speech_score": 0.55, "gap": 0.15, "gap_low": 0.05, "gap_high": 0.25},
+        "pooled": {"text_score": 0.8333, "speech_score": 0.5833, "gap": 0.25, "gap_low": 0.1, "gap_high": 0.4,
+                   "mcnemar_p": 0.01, "n": 36},
+    }  # fmt: skip
+    table = gap_table(summary)
+    macro_row = next(row for row in table.split("<tr") if "macro" in row)
+    pooled_row = next(row for row in table.split("<tr") if "pooled" in row)
+    assert "55.0" in macro_row and "[5.0, 25.0]" in macro_row and ">2<" in macro_row
+    assert "58.3" in pooled_row and ">36<" in pooled_row and "0.01" in pooled_row
+    old = {"subsets": summary["subsets"], "overall": summary["macro"]}  # written before the two names existed
+    assert "macro" in gap_table(old) and "pooled" not in gap_table(old)

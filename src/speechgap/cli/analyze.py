@@ -14,7 +14,7 @@ import sys
 
 from speechgap.cli.common import add_model_arguments
 
-ARGUMENT_FLAGS = {"out_dir": "--out", "eval_dir": "--eval", "dtype": "--model-dtype"}
+ARGUMENT_FLAGS = {"out_dir": "--out", "eval_dir": "--eval", "dtype": "--model-dtype", "source": "--data"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

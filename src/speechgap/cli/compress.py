@@ -17,7 +17,7 @@ def _floats(text: str | None, flag: str) -> list[float]:
         raise ConfigError(f"{flag} takes comma-separated numbers, got {text!r}") from None
 
 
-ARGUMENT_FLAGS = {"out_dir": "--out", "modalities": "--modality"}
+ARGUMENT_FLAGS = {"out_dir": "--out", "modalities": "--modality", "source": "--data", "specs": "--method"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ import argparse
 
 from speechgap.cli.common import add_model_arguments
 
-ARGUMENT_FLAGS = {"out_dir": "--out", "modalities": "--modality", "model": "--model", "data": "--data"}
+ARGUMENT_FLAGS = {"out_dir": "--out", "modalities": "--modality", "source": "--data"}
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:

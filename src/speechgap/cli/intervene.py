@@ -6,7 +6,13 @@ import argparse
 
 from speechgap.cli.common import add_model_arguments
 
-ARGUMENT_FLAGS = {"out_dir": "--out", "baseline_text": "--no-baseline-text"}
+ARGUMENT_FLAGS = {
+    "out_dir": "--out",
+    "baseline_text": "--no-baseline-text",
+    "source": "--data",
+    "fraction": "--calibration-fraction",
+    "positions": "--calibration-positions",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -65,12 +65,12 @@ def run(args: argparse.Namespace) -> int:
         settings.encoder.steps = args.encoder_steps
     zoo = train_zoo(args.out, settings)
     print(f"{'checkpoint':<16} {'text acc':>9} {'speech acc':>11}")
-    for entry in zoo["checkpoints"]:
-        speech = entry.get("speech_accuracy")
+    for checkpoint in zoo.checkpoints:
+        speech = checkpoint.speech_accuracy
         speech_text = "-" if speech is None else f"{speech:.3f}"
-        print(f"{entry['name']:<16} {entry['text_accuracy']:>9.3f} {speech_text:>11}")
-    if zoo["encoder"] is not None:
-        rates = zoo["encoder"]["word_error_rate"]
+        print(f"{checkpoint.name:<16} {checkpoint.text_accuracy:>9.3f} {speech_text:>11}")
+    if zoo.encoder is not None:
+        rates = zoo.encoder["word_error_rate"]
         print(f"encoder (CTC) word error rate: dev {rates['dev']:.3f}, test {rates['test']:.3f}")
-    print(f"zoo written to {args.out} in {zoo['total_seconds']:.0f} s")
+    print(f"zoo written to {args.out} in {zoo.total_seconds:.0f} s")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-ARGUMENT_FLAGS = {"out_dir": "--out", "zoo_dir": "--zoo"}
+ARGUMENT_FLAGS = {"out_dir": "--out", "zoo_dir": "--zoo", "source": "--data"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

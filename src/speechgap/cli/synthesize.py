@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+ARGUMENT_FLAGS = {
+    "out_dir": "--out",
+    "items_or_path": "INPUT",
+    "part": "--speaker-split",
+    "speaker_split": "--speaker-split",
+    "n": "--voices",
+    "text": "--split-fractions",
+    "spec": "--asr-filter",
+}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -44,34 +54,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from speechgap.io import read_jsonl
-    from speechgap.synthesis import EspeakEngine, VoiceBank, choose_speakers, synthesize
+    from speechgap.api import synthesize
     from speechgap.synthesis.quality import asr_wer_filter, load_transcriber
-    from speechgap.synthesis.voices import parse_fractions
 
-    engine = EspeakEngine()
-    bank = choose_speakers(
-        VoiceBank.from_engine(engine),
-        part=args.speaker_split,
-        fractions=parse_fractions(args.split_fractions),
-        split_seed=args.split_seed,
-        group_by=args.split_by,
-        n=args.voices,
-        seed=args.seed,
-    )
     quality_filter = None
     if args.asr_filter is not None:
         quality_filter = asr_wer_filter(load_transcriber(args.asr_filter), max_wer=args.max_wer)
-    manifest = synthesize(
+    result = synthesize(
         args.input,
         args.out,
-        voices=bank,
+        voices=args.voices,
         seed=args.seed,
-        engine=engine,
+        speaker_split=args.speaker_split,
+        split_fractions=args.split_fractions,
+        split_seed=args.split_seed,
+        split_by=args.split_by,
         workers=args.workers,
         quality_filter=quality_filter,
         progress=not args.no_progress,
     )
-    kept = sum(1 for _ in read_jsonl(manifest))
-    print(f"{manifest}: {kept} items, {len(bank)} speakers")
+    print(f"{result.manifest}: {result.num_samples} items, {len(result.speakers)} speakers")
     return 0

@@ -21,7 +21,14 @@ import numpy as np
 from speechgap.errors import ConfigError, DataError
 from speechgap.evaluation.result import EvalResult
 from speechgap.evaluation.stats import gap_stats
-from speechgap.io import JsonlAppender, atomic_write_json, atomic_write_text, dumps_record, read_jsonl
+from speechgap.io import (
+    JsonlAppender,
+    JsonObject,
+    atomic_write_json,
+    atomic_write_text,
+    dumps_record,
+    read_jsonl,
+)
 from speechgap.provenance import provenance
 from speechgap.scoring import Judge, score_response, voicebench_mcq_accuracy
 
@@ -33,7 +40,7 @@ LSLM, BASE = "lslm", "base"
 
 def score_record(
     record: dict[str, Any], *, mcq_protocol: str = "speechgap", seed: int = 0, judge: Judge | None = None
-) -> dict[str, Any]:
+) -> JsonObject:
     """The scoring fields of one record: ``extracted``, ``parsed``, ``correct``, ``score``, ``rule``.
 
     Judge-mode records without a judge stay unscored (``correct``/``score`` None, ``parsed`` None).
@@ -189,7 +196,7 @@ def write_summary(
     seed: int = 0,
     judge: Judge | None = None,
     n_resamples: int = 10_000,
-) -> dict[str, Any]:
+) -> JsonObject:
     """Compute and write ``summary.json`` from the records (read from ``results.jsonl`` if not given)."""
     out_dir = Path(out_dir)
     if records is None:
@@ -213,7 +220,7 @@ def write_summary(
     return summary
 
 
-def summarize(records: list[dict[str, Any]], *, seed: int = 0, n_resamples: int = 10_000) -> dict[str, Any]:
+def summarize(records: list[dict[str, Any]], *, seed: int = 0, n_resamples: int = 10_000) -> JsonObject:
     """The gap per subset and overall (``macro`` and ``pooled``) from scored records."""
     by_subset = _by_subset(records)
 
@@ -257,9 +264,7 @@ def _by_subset(records: list[dict[str, Any]]) -> dict[str, dict[tuple[str, str],
     return by_subset
 
 
-def pooled_figures(
-    records: list[dict[str, Any]], *, seed: int = 0, n_resamples: int = 10_000
-) -> dict[str, Any]:
+def pooled_figures(records: list[dict[str, Any]], *, seed: int = 0, n_resamples: int = 10_000) -> JsonObject:
     """The ``pooled`` block of ``summary.json`` from scored records (for folders scored before it existed)."""
     return _pooled(_by_subset(records), seed=seed, n_resamples=n_resamples)
 

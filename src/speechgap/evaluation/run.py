@@ -27,7 +27,7 @@ import numpy as np
 from speechgap.data.types import PairedDataset, PairedSample
 from speechgap.errors import ConfigError
 from speechgap.evaluation.result import EvalResult
-from speechgap.io import JsonlAppender, atomic_write_json, dumps_record
+from speechgap.io import JsonlAppender, JsonObject, atomic_write_json, dumps_record
 from speechgap.provenance import provenance
 from speechgap.scoring import SCORING_MODES, scoring_mode
 
@@ -120,7 +120,7 @@ def sample_scoring_mode(sample: PairedSample, forced: str | None = None) -> str:
     )
 
 
-def reference_fields(sample: PairedSample, mode: str) -> dict[str, Any]:
+def reference_fields(sample: PairedSample, mode: str) -> JsonObject:
     """What a record keeps so that it can be re-scored without the dataset."""
     meta = sample.meta or {}
     return {

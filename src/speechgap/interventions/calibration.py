@@ -188,8 +188,9 @@ class CalibrationStats:
         )
 
 
-def resolve_layer(layer: int | str, num_layers: int) -> int:
-    """``"input"`` -> 0, ``"output"`` -> ``num_layers`` (output of the last block), an int -> itself."""
+def resolve_layer(layer: int | str, num_layers: int, *, argument: str = "layer") -> int:
+    """``"input"`` -> 0, ``"output"`` -> ``num_layers`` (output of the last block), an int -> itself;
+    ``argument`` is the name an error gives the setting."""
     if isinstance(layer, str):
         if layer == "input":
             return 0
@@ -199,10 +200,10 @@ def resolve_layer(layer: int | str, num_layers: int) -> int:
             layer = int(layer)
         except ValueError:
             raise ConfigError(
-                f"argument 'layer' must be input, output or 0..{num_layers}, got {layer!r}"
+                f"argument {argument!r} must be input, output or 0..{num_layers}, got {layer!r}"
             ) from None
     if not 0 <= int(layer) <= num_layers:
-        raise ConfigError(f"argument 'layer' must be input, output or 0..{num_layers}, got {layer}")
+        raise ConfigError(f"argument {argument!r} must be input, output or 0..{num_layers}, got {layer}")
     return int(layer)
 
 

@@ -141,7 +141,7 @@ def _length(context: MethodContext) -> InterventionModel:
 def _calibration(context: MethodContext) -> InterventionModel:
     stats_file = _setting(context, "calibration_stats")
     requested = _setting(context, "calibration_layer")
-    layer = resolve_layer(requested, context.adapter.num_layers)
+    layer = resolve_layer(requested, context.adapter.num_layers, argument="calibration_layer")
     if stats_file is not None:
         stats = CalibrationStats.load(stats_file)
         if stats.layer != layer:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -46,7 +45,7 @@ def _convert(source: Path, target: Path, kind: str) -> None:
 
 def ship_zoo(
     run_dir: str | Path, dest: str | Path | None = None, *, whole_zoo: bool = True
-) -> dict[str, Any]:
+) -> dict[str, float]:
     """Write ``dest/default`` (the zoo's default) and, if it fits, ``dest/zoo`` (every checkpoint).
 
     Args:
@@ -66,7 +65,7 @@ def ship_zoo(
         raise ConfigError(f"argument 'run_dir' ({run_dir}) holds no finished zoo (zoo.json is missing)")
     zoo = json.loads(zoo_file.read_text(encoding="utf-8"))
     dest.mkdir(parents=True, exist_ok=True)
-    sizes: dict[str, Any] = {}
+    sizes: dict[str, float] = {}
     entries = {entry["name"]: entry for entry in zoo["checkpoints"]}
     default = zoo["default"]
     _convert(run_dir / default, dest / "default", entries[default]["kind"])

@@ -656,7 +656,73 @@ def encoder_stage(
     return encoder
 
 
-def train_zoo(out_dir: str | Path, settings: TrainSettings | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ZooCheckpoint:
+    """One checkpoint of a trained zoo (an entry of ``zoo.json``)."""
+
+    name: str
+    kind: str = "speech"
+    variant: str | None = None
+    step: int | None = None
+    text_accuracy: float | None = None
+    speech_accuracy: float | None = None
+    speech_dev_accuracy: float | None = None
+    gap: float | None = None
+    train_seconds: float | None = None
+
+
+@dataclass
+class ZooResult:
+    """What :func:`train_zoo` trained: the checkpoints with their held-out accuracies.
+
+    Attributes:
+        out_dir: the zoo folder (``zoo.json``, one folder per checkpoint).
+        record: the content of ``zoo.json``.
+    """
+
+    out_dir: Path
+    record: dict[str, Any]
+
+    @property
+    def default(self) -> str:
+        """The checkpoint chosen as the default (best speech accuracy on the dev split)."""
+        return self.record["default"]
+
+    @property
+    def checkpoints(self) -> list[ZooCheckpoint]:
+        known = set(ZooCheckpoint.__dataclass_fields__)
+        return [
+            ZooCheckpoint(**{k: v for k, v in entry.items() if k in known})
+            for entry in self.record["checkpoints"]
+        ]
+
+    @property
+    def encoder(self) -> dict[str, Any] | None:
+        """The pretrained encoder's description (its CTC word error rates), when that stage ran."""
+        return self.record.get("encoder")
+
+    @property
+    def total_seconds(self) -> float:
+        return float(self.record["total_seconds"])
+
+    def to_json(self) -> dict[str, Any]:
+        """The content of ``zoo.json``."""
+        return self.record
+
+    def to_frame(self) -> Any:
+        """One row per checkpoint."""
+        import pandas as pd
+
+        return pd.DataFrame([asdict(checkpoint) for checkpoint in self.checkpoints])
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> ZooResult:
+        from speechgap.io import read_json
+
+        return cls(Path(out_dir), read_json(Path(out_dir) / "zoo.json", what="zoo record"))
+
+
+def train_zoo(out_dir: str | Path, settings: TrainSettings | None = None) -> ZooResult:
     """Train the base LM and both speech LLM variants; write every checkpoint under ``out_dir``.
 
     Layout: ``out_dir/base_lm``, ``out_dir/encoder`` (the CTC-pretrained audio encoder, not a model
@@ -763,7 +829,7 @@ def train_zoo(out_dir: str | Path, settings: TrainSettings | None = None) -> dic
     }
     atomic_write_json(out_dir / "zoo.json", zoo)
     log.close()
-    return zoo
+    return ZooResult(out_dir, zoo)
 
 
 def _prov(settings: TrainSettings, data: ZooData) -> dict[str, Any]:

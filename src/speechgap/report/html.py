@@ -60,6 +60,25 @@ def gap_table(eval_summary: dict[str, Any]) -> str:
             f"<td class=num>{_pct(row.get('base_text_score'))}</td>"
             "</tr>"
         )
+    # the two overall conventions, each named (a summary written before them has only ``overall`` = macro)
+    macro = eval_summary.get("macro") or eval_summary.get("overall")
+    named = [("macro: mean of the subsets", macro, len(eval_summary["subsets"]))]
+    if eval_summary.get("pooled"):
+        named.append(("pooled: all samples", eval_summary["pooled"], eval_summary["pooled"].get("n")))
+    for label, row, n in named:
+        if not row:
+            continue
+        p = row.get("mcnemar_p")
+        interval = (
+            f"[{_pct(row['gap_low'])}, {_pct(row['gap_high'])}]" if row.get("gap_low") is not None else "–"
+        )
+        rows.append(
+            f"<tr class=overall><td><b>{html.escape(label)}</b></td><td class=num>{n if n is not None else '–'}</td>"
+            f"<td class=num>{_pct(row.get('text_score'))}</td><td class=num>{_pct(row.get('speech_score'))}</td>"
+            f"<td class=num><b>{_pct(row.get('gap'))}</b></td><td class=num>{interval}</td>"
+            f"<td class=num>{'–' if p is None else f'{p:.2g}'}</td><td></td><td></td>"
+            f"<td class=num>{_pct(row.get('base_text_score'))}</td></tr>"
+        )
     return (
         "<table><tr><th>subset</th><th>n</th><th>text %</th><th>speech %</th><th>GAP (points)</th>"
         "<th>95% CI</th><th>McNemar p</th><th>both right / only text / only speech / both wrong</th>"

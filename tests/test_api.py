@@ -176,3 +176,22 @@ def test_a_setting_the_method_does_not_read_is_refused_naming_it(session):
     with pytest.raises(speechgap.ConfigError, match=r"argument 'device' applies when the model is loaded"):
         speechgap.evaluate(model, data, out_dir=folder / "x", device="cpu")
     assert not (folder / "x").exists()
+
+
+def test_results_draw_their_figures_from_their_numbers(session):
+    folder, _ = session
+    runs = folder / "runs/nb"
+    ev = speechgap.EvalResult.load(runs / "eval")
+    bars = [p for p in ev.plot().axes[0].patches]
+    heights = sorted(round(p.get_height(), 6) for p in bars)
+    expected = [100 * s.text_accuracy for s in ev.per_subset.values()]
+    expected += [100 * s.speech_accuracy for s in ev.per_subset.values()]
+    assert heights == sorted(round(v, 6) for v in expected)
+    dap = speechgap.CompressionResult.load(runs / "dap")
+    line = dap.plot().axes[0].lines[0]
+    assert list(line.get_xdata()) == pytest.approx([100 * v.retention for v in dap.variants])
+    analysis = speechgap.AnalysisResult.load(runs / "analysis")
+    curves = analysis.plot().axes[0].lines
+    assert any(
+        list(c.get_ydata()) == pytest.approx(list(analysis.pooled_cosine)) for c in curves
+    ), "the pooled-cosine curve is drawn from the summary"
