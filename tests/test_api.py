@@ -192,6 +192,6 @@ def test_results_draw_their_figures_from_their_numbers(session):
     assert list(line.get_xdata()) == pytest.approx([100 * v.retention for v in dap.variants])
     analysis = speechgap.AnalysisResult.load(runs / "analysis")
     curves = analysis.plot().axes[0].lines
-    assert any(
-        list(c.get_ydata()) == pytest.approx(list(analysis.pooled_cosine)) for c in curves
-    ), "the pooled-cosine curve is drawn from the summary"
+    assert any(list(c.get_ydata()) == pytest.approx(list(analysis.pooled_cosine)) for c in curves), (
+        "the pooled-cosine curve is drawn from the summary"
+    )
