@@ -8,14 +8,18 @@ manifests written in one go) are written to a temporary file and renamed into pl
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import json
 import os
+import socket
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from speechgap.errors import DataError
+from speechgap.errors import ConfigError, DataError
 
 JsonObject = dict[str, Any]
 """A JSON object as it is written to (or read from) a result file: ``summary.json``, a ``results.jsonl``
@@ -170,3 +174,139 @@ def _truncate_torn_tail(path: Path) -> None:
             return
         cut = data.rfind(b"\n") + 1
         handle.truncate(cut)
+
+
+# ------------------------------------------------------------------------------------------ output folders
+
+LOCK_FILE = ".speechgap.lock"
+
+
+def prepare_out_dir(path: str | Path, *, argument: str = "out_dir") -> Path:
+    """Create the output folder ``path`` (and its parents) and check that it can be written.
+
+    Raises:
+        ConfigError: ``path`` is an existing file, cannot be created, or is not writable (named as
+            ``argument``).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"argument {argument!r}: {path} is an existing file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"argument {argument!r}: cannot create the folder {path} ({err.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"argument {argument!r}: the folder {path} is not writable")
+    return path
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of process ``pid`` in clock ticks since boot (Linux), to tell a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int, started: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return started is None or _process_start(pid) in (None, started)
+
+
+_HELD: dict[Path, int] = {}
+_HELD_GUARD = threading.Lock()
+
+
+class RunLock:
+    """Hold an output folder for one run: ``DIR/.speechgap.lock`` records the owner's pid, host and start.
+
+    A second run into the same folder, in this or another process, is refused with a :class:`ConfigError`
+    that names the owner. A lock left by a run that died (its pid is gone on this host, or the pid now
+    belongs to another process) is stale and taken over. Within one process the same folder may be
+    entered again (nested verbs). The lock file is removed on exit.
+
+        >>> with RunLock(out_dir):
+        ...     ...  # append results
+    """
+
+    def __init__(self, folder: str | Path, *, command: str = "") -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_FILE
+        self.command = command
+
+    def _owner(self) -> dict[str, Any] | None:
+        try:
+            owner = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return {}
+        return owner if isinstance(owner, dict) else {}
+
+    def _is_stale(self, owner: dict[str, Any]) -> bool:
+        if not owner:
+            # unreadable: a writer killed between creating and filling the file; stale after a minute
+            try:
+                return self.path.stat().st_mtime < datetime.datetime.now().timestamp() - 60
+            except FileNotFoundError:
+                return True
+        if owner.get("host") != socket.gethostname():
+            return False  # cannot see processes there: the user decides
+        pid = owner.get("pid")
+        return not isinstance(pid, int) or not _alive(pid, owner.get("pid_start"))
+
+    def __enter__(self) -> RunLock:
+        key = self.folder.resolve()
+        with _HELD_GUARD:
+            if key in _HELD:
+                _HELD[key] += 1
+                return self
+            prepare_out_dir(self.folder)
+            record = {
+                "pid": os.getpid(),
+                "pid_start": _process_start(os.getpid()),
+                "host": socket.gethostname(),
+                "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "command": self.command,
+            }
+            for _ in range(3):
+                try:
+                    fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 & ~_UMASK)
+                except FileExistsError:
+                    owner = self._owner()
+                    if owner is None:
+                        continue  # released meanwhile
+                    if not self._is_stale(owner):
+                        raise ConfigError(
+                            f"{self.folder} is in use by another speechgap run (pid {owner.get('pid', '?')} on "
+                            f"{owner.get('host', '?')}, since {owner.get('started', '?')}); wait for it to "
+                            f"finish or give another output folder (argument 'out_dir'). If that run is gone, "
+                            f"delete {self.path}"
+                        ) from None
+                    with contextlib.suppress(FileNotFoundError):
+                        self.path.unlink()
+                    continue
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(json.dumps(record))
+                _HELD[key] = 1
+                return self
+            raise ConfigError(f"{self.folder}: could not take the lock {self.path}; try again")
+
+    def __exit__(self, *exc: object) -> None:
+        key = self.folder.resolve()
+        with _HELD_GUARD:
+            count = _HELD.get(key, 0)
+            if count > 1:
+                _HELD[key] = count - 1
+                return
+            _HELD.pop(key, None)
+            owner = self._owner()
+            if owner and owner.get("pid") == os.getpid():
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()

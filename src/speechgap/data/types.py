@@ -75,6 +75,30 @@ class PairedSample:
         }
 
 
+def sample_hash(sample: PairedSample) -> str:
+    """A short sha256 of everything that defines ``sample`` (see :meth:`PairedDataset.fingerprint`)."""
+    import hashlib
+    import json
+
+    fields = {
+        "id": sample.id,
+        "text": sample.text,
+        "answer": sample.answer,
+        "choices": sample.choices,
+        "subset": sample.subset,
+        "speaker": sample.speaker,
+        "word_times": sample.word_times,
+        "meta": sample.meta,
+        "sample_rate": sample.sample_rate,
+    }
+    digest = hashlib.sha256(
+        json.dumps(fields, sort_keys=True, ensure_ascii=True, default=str).encode("utf-8", "surrogatepass")
+    )
+    audio = np.ascontiguousarray(np.asarray(sample.audio, dtype=np.float32))
+    digest.update(audio.tobytes())
+    return digest.hexdigest()[:16]
+
+
 class SampleLoadError(DataError):
     """A sample of a dataset whose audio (or fields) cannot be loaded; raised by
     :meth:`PairedDataset.summarize`, with the loader's own error as ``__cause__``.
@@ -192,6 +216,22 @@ class PairedDataset(Sequence[PairedSample]):
     def describe(self) -> dict[str, Any]:
         """Provenance of the data: the source record plus the sample count."""
         return {**self.source, "num_samples": len(self)}
+
+    def fingerprint(self, ids: Sequence[str] | None = None) -> dict[str, str]:
+        """Content hashes of the samples: ``{id: sha256 hex (16 chars)}``, over every field a result
+        depends on (text, answer, choices, subset, speaker, word timings, meta, and the decoded audio).
+
+        A resumed run compares them with the ones it recorded, so a folder made from other data (or from
+        an edited manifest) is never silently continued. ``ids``: hash only these samples (default all).
+        Decodes the audio of each hashed sample once.
+        """
+        wanted = None if ids is None else set(ids)
+        hashes: dict[str, str] = {}
+        for position, sample_id in enumerate(self.ids):
+            if wanted is not None and sample_id not in wanted:
+                continue
+            hashes[sample_id] = sample_hash(self[position])
+        return hashes
 
     def summarize(self) -> DatasetSummary:
         """Decode every sample once and count what the dataset holds.
