@@ -30,6 +30,7 @@ from speechgap.evaluation.methods import get_method, method_names
 from speechgap.evaluation.result import EvalResult
 from speechgap.evaluation.run import EvalSettings
 from speechgap.interventions.run import REDUNDANCY, InterventionResult, InterventionSettings
+from speechgap.io import prepare_out_dir
 from speechgap.models.base import SpeechLLM
 from speechgap.study import StudyResult, StudySettings
 
@@ -72,6 +73,12 @@ def _model(
             "model's folder instead of the loaded model"
         )
     return model
+
+
+def _check_loaded(model: ModelLike, **loading: Any) -> None:
+    """For a model given loaded, refuse loading settings before anything is written (a no-op for a path)."""
+    if not isinstance(model, str | Path):
+        _model(model, **loading)
 
 
 def _data(data: DataLike, name: str = "data") -> PairedDataset:
@@ -147,15 +154,12 @@ def evaluate(
         seed=seed,
         limit=limit,
     )
+    loading = {"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code}
+    prompts = {"instruction": instruction, "system_prompt": system_prompt}
+    _check_loaded(model, **loading, **prompts)
+    prepare_out_dir(out_dir)
     pairs = _data(data)
-    adapter = _model(
-        model,
-        device=device,
-        dtype=dtype,
-        trust_remote_code=trust_remote_code,
-        instruction=instruction,
-        system_prompt=system_prompt,
-    )
+    adapter = _model(model, **loading, **prompts)
     base = None
     if base_model is not None:
         if isinstance(base_model, str | Path):
@@ -240,6 +244,9 @@ def analyze(
         band_tolerance=band_tolerance,
         figures=figures,
     )
+    if model is not None:
+        _check_loaded(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    prepare_out_dir(out_dir)
     if captures is not None:
         source: Any = captures
         pairs = _data(data) if data is not None else None
@@ -331,16 +338,13 @@ def intervene(
         seed=seed,
         limit=limit,
     )
+    loading = {"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code}
+    prompts = {"instruction": instruction, "system_prompt": system_prompt}
+    _check_loaded(model, **loading, **prompts)
+    prepare_out_dir(out_dir)
     pairs = _data(data)
     calibration_pairs = _data(calibration, "calibration") if calibration is not None else None
-    adapter = _model(
-        model,
-        device=device,
-        dtype=dtype,
-        trust_remote_code=trust_remote_code,
-        instruction=instruction,
-        system_prompt=system_prompt,
-    )
+    adapter = _model(model, **loading, **prompts)
     return run_intervention(
         adapter,
         pairs,
@@ -448,6 +452,8 @@ def compress(
         seed=seed,
         limit=limit,
     )
+    _check_loaded(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    prepare_out_dir(out_dir)
     pairs = _data(data)
     adapter = _model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
     return run_compression(
@@ -491,6 +497,7 @@ def study(
         instruction=instruction,
         batch_size=batch_size,
     )
+    prepare_out_dir(out_dir)
     return run_study(zoo, _data(data), out_dir, settings, progress=progress)
 
 

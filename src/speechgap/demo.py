@@ -403,6 +403,7 @@ def plain_reading(summary: dict[str, Any]) -> list[str]:
 def demo_page(
     summary: dict[str, Any], eval_summary: dict[str, Any], figures: Path, path_ids: list[str]
 ) -> str:
+    from speechgap.analysis.run import path_figure_name
     from speechgap.report.html import build_page, figure_block, fixes_table, gap_table
 
     sections = [("The gap", gap_table(eval_summary))]
@@ -431,12 +432,12 @@ def demo_page(
         )
     paths = "".join(
         figure_block(
-            figures / f"path_{sid}.png",
+            figures / path_figure_name(sid),
             f"Sample {sid}: argmax and DTW alignment paths over the speech × text cosine matrix, with the "
             f"transcript tokens and the spoken words' timings.",
         )
         for sid in path_ids
-        if (figures / f"path_{sid}.png").exists()
+        if (figures / path_figure_name(sid)).exists()
     )
     if paths:
         sections.append(("Alignment paths", paths))

@@ -111,45 +111,90 @@ def read_jsonl(path: str | Path, *, skip_torn_tail: bool = True) -> Iterator[tup
         yield index + 1, record
 
 
+class ResumeWarning(UserWarning):
+    """A resumed run found something it tolerates but the user should know: duplicate records in a
+    results file, records written before sample fingerprints existed (their data cannot be checked)."""
+
+
 class JsonlAppender:
     """Append records to a JSONL file, one durable line at a time, resuming an earlier run.
 
     On open, a torn last line (a crash mid-write) is cut off, and the keys of the records already present
     are collected with ``key``; :meth:`done` tells whether a key is finished, so the caller skips it.
+    A key found on more than one line (two runs that wrote into one file at once) keeps its first record:
+    the later ones are dropped from the file, so it holds every key exactly once again, and counted in
+    :attr:`duplicates` for the caller to report.
 
     Example:
         >>> with JsonlAppender(out / "results.jsonl", key=lambda r: (r["id"], r["modality"])) as sink:
         ...     for sample in samples:
         ...         if not sink.done((sample.id, "speech")):
         ...             sink.write({...})
+
+    Args:
+        path: the file (created with its folder).
+        key: the key of a record.
+        remember: what to keep in memory of each record already in the file (and of each written), read
+            back with :meth:`remembered`; None keeps the keys only.
+
+    Attributes:
+        path: the file.
+        duplicates: records dropped on open because an earlier line had the same key.
     """
 
-    def __init__(self, path: str | Path, key: Callable[[dict[str, Any]], Any]) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        key: Callable[[dict[str, Any]], Any],
+        *,
+        remember: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.key = key
+        self.remember = remember
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._done: set[Any] = set()
+        self._records: dict[Any, Any] = {}
+        self.duplicates = 0
         if self.path.exists():
             _truncate_torn_tail(self.path)
-            for _, record in read_jsonl(self.path, skip_torn_tail=False):
-                self._done.add(key(record))
+            self._load_existing()
         self._handle = open(self.path, "a", encoding="utf-8")
 
+    def _load_existing(self) -> None:
+        raw_lines = self.path.read_bytes().split(b"\n")
+        kept: list[bytes] = []
+        for line, record in read_jsonl(self.path, skip_torn_tail=False):
+            try:
+                key = self.key(record)
+            except (KeyError, TypeError) as err:
+                raise DataError(f"a record without its key ({err!r})", path=self.path, line=line) from None
+            if key in self._records:
+                self.duplicates += 1
+                continue
+            self._records[key] = self.remember(record) if self.remember else None
+            kept.append(raw_lines[line - 1])
+        if self.duplicates:
+            atomic_write_bytes(self.path, b"".join(raw + b"\n" for raw in kept))
+
     def done(self, key: Any) -> bool:
-        return key in self._done
+        return key in self._records
 
     @property
     def done_keys(self) -> set[Any]:
-        return set(self._done)
+        return set(self._records)
+
+    def remembered(self, key: Any) -> Any:
+        """What ``remember`` kept of the record under ``key`` (None when nothing was kept)."""
+        return self._records.get(key)
 
     def write(self, record: dict[str, Any]) -> None:
         key = self.key(record)
-        if key in self._done:
+        if key in self._records:
             raise ValueError(f"record {key!r} is already in {self.path}")
         self._handle.write(dumps_record(record) + "\n")
         self._handle.flush()
         os.fsync(self._handle.fileno())
-        self._done.add(key)
+        self._records[key] = self.remember(record) if self.remember else None
 
     def write_many(self, records: Iterable[dict[str, Any]]) -> None:
         for record in records:
@@ -194,7 +239,9 @@ def prepare_out_dir(path: str | Path, *, argument: str = "out_dir") -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise ConfigError(f"argument {argument!r}: cannot create the folder {path} ({err.strerror})") from None
+        raise ConfigError(
+            f"argument {argument!r}: cannot create the folder {path} ({err.strerror})"
+        ) from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise ConfigError(f"argument {argument!r}: the folder {path} is not writable")
     return path
@@ -261,6 +308,29 @@ class RunLock:
         pid = owner.get("pid")
         return not isinstance(pid, int) or not _alive(pid, owner.get("pid_start"))
 
+    def _remove_stale(self, owner: dict[str, Any]) -> None:
+        """Delete the lock judged stale, unless another run replaced it meanwhile.
+
+        Two runs that find the same stale lock must not both take over: the check and the removal happen
+        under an exclusive ``flock`` of the folder, so the second one sees the first one's fresh lock.
+        """
+        try:
+            import fcntl
+
+            folder_fd: int | None = os.open(self.folder, os.O_RDONLY)
+        except (ImportError, OSError):  # no flock here: the window is the time between two lines
+            folder_fd = None
+        try:
+            if folder_fd is not None:
+                fcntl.flock(folder_fd, fcntl.LOCK_EX)
+            now = self._owner()
+            if now is not None and now == owner and self._is_stale(now):
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()
+        finally:
+            if folder_fd is not None:
+                os.close(folder_fd)  # releases the flock
+
     def __enter__(self) -> RunLock:
         key = self.folder.resolve()
         with _HELD_GUARD:
@@ -289,8 +359,7 @@ class RunLock:
                             f"finish or give another output folder (argument 'out_dir'). If that run is gone, "
                             f"delete {self.path}"
                         ) from None
-                    with contextlib.suppress(FileNotFoundError):
-                        self.path.unlink()
+                    self._remove_stale(owner)
                     continue
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
                     handle.write(json.dumps(record))
@@ -310,3 +379,28 @@ class RunLock:
             if owner and owner.get("pid") == os.getpid():
                 with contextlib.suppress(FileNotFoundError):
                     self.path.unlink()
+
+
+def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the temporary files that :func:`atomic_write_bytes` left in ``folder`` when a run was killed.
+
+    Only plain files named like speechgap's own (``.NAME.XXXXXXXX.tmp``, from ``tempfile.mkstemp``)
+    directly inside ``folder`` are removed, never subfolders. Call it while holding the folder's
+    :class:`RunLock`, so that no live run's file is removed. Returns the removed paths (a missing folder:
+    none).
+    """
+    import re
+
+    temp_name = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+    folder = Path(folder)
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for entry in entries:
+        if temp_name.match(entry.name) and entry.is_file(follow_symlinks=False):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed

@@ -12,7 +12,6 @@ A zoo is a folder with a ``zoo.json``: ``{"checkpoints": [{"name": ..., "variant
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from speechgap.data.types import PairedDataset
-from speechgap.errors import ConfigError
-from speechgap.io import atomic_write_json
+from speechgap.errors import ConfigError, DataError
+from speechgap.io import RunLock, atomic_write_json, prepare_out_dir, read_json, remove_stale_temp_files
 
 MEASURES = {
     "mean_cosine": ("pooled_cosine", "mean pooled cosine similarity"),
@@ -56,6 +55,32 @@ class StudySettings:
     instruction: str | None = None
     batch_size: int = 16
 
+    def __post_init__(self) -> None:
+        """Refuse settings that cannot work, before any checkpoint is loaded."""
+        if self.answer_mode not in ANSWER_MODES:
+            raise ConfigError(
+                f"argument 'answer_mode' must be one of {', '.join(ANSWER_MODES)}, got {self.answer_mode!r}"
+            )
+        for name in ("max_new_tokens", "batch_size"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                raise ConfigError(f"argument '{name}' must be a whole number >= 1, got {value!r}")
+        for name in ("eval_limit", "analysis_limit"):
+            value = getattr(self, name)
+            if value is not None and (not _is_int(value) or value < 1):
+                raise ConfigError(
+                    f"argument '{name}' must be a whole number >= 1 (or None: all), got {value!r}"
+                )
+        if self.instruction is not None and not isinstance(self.instruction, str):
+            raise ConfigError(f"argument 'instruction' must be a string, got {self.instruction!r}")
+
+
+ANSWER_MODES = ("generate", "loglik")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
 
 @dataclass
 class CheckpointPoint:
@@ -72,23 +97,69 @@ class CheckpointPoint:
 
 
 def read_zoo(zoo_dir: str | Path) -> list[dict[str, Any]]:
-    """The speech checkpoints listed in ``zoo_dir/zoo.json`` with resolved paths."""
+    """The speech checkpoints listed in ``zoo_dir/zoo.json`` with resolved paths.
+
+    Raises:
+        ConfigError: no ``zoo.json``; a checkpoint without a model; fewer than 3 speech checkpoints.
+        DataError: a ``zoo.json`` that is not JSON or not shaped as documented, or that lists one name or
+            one model folder twice (each checkpoint must be one point of the study).
+    """
     zoo_dir = Path(zoo_dir)
     path = zoo_dir / "zoo.json"
     if not path.is_file():
         raise ConfigError(
             f"{zoo_dir}: no zoo.json (a zoo folder lists its checkpoints there; see docs/study.md)"
         )
-    zoo = json.loads(path.read_text(encoding="utf-8"))
+    zoo = read_json(path, what="zoo record")
+    listed = zoo.get("checkpoints")
+    if not isinstance(listed, list):
+        raise DataError("expected a list of checkpoint objects", path=path, field="checkpoints")
     entries = []
-    for k, entry in enumerate(zoo.get("checkpoints", [])):
+    names: dict[str, int] = {}
+    folders: dict[Path, int] = {}
+    for k, entry in enumerate(listed):
+        where = f"checkpoints[{k}]"
+        if not isinstance(entry, dict):
+            raise DataError(f"expected an object, got {type(entry).__name__}", path=path, field=where)
         if entry.get("kind", "speech") != "speech":
             continue
         if "name" not in entry or "variant" not in entry:
             raise ConfigError(f"{path}: checkpoint {k} needs 'name' and 'variant'")
-        folder = zoo_dir / entry.get("path", entry["name"])
+        name, variant = entry["name"], entry["variant"]
+        for field_name, value in (("name", name), ("variant", variant)):
+            if not isinstance(value, str) or not value.strip():
+                raise DataError(
+                    f"must be a non-empty string, got {value!r}", path=path, field=f"{where}.{field_name}"
+                )
+        if name in (".", "..") or "/" in name or "\\" in name:
+            raise DataError(
+                f"{name!r} is not a plain name (it names the checkpoint's folder in the study's output)",
+                path=path,
+                field=f"{where}.name",
+            )
+        relative = entry.get("path", name)
+        if not isinstance(relative, str) or not relative.strip():
+            raise DataError(f"must be a non-empty string, got {relative!r}", path=path, field=f"{where}.path")
+        folder = zoo_dir / relative
         if not (folder / "config.json").is_file():
-            raise ConfigError(f"{path}: checkpoint {entry['name']!r} has no model at {folder}")
+            raise ConfigError(f"{path}: checkpoint {name!r} has no model at {folder}")
+        if name in names:
+            raise DataError(
+                f"checkpoint name {name!r} is listed twice (checkpoints[{names[name]}] and {where}); each "
+                "checkpoint is one point of the study",
+                path=path,
+                field=f"{where}.name",
+            )
+        resolved = folder.resolve()
+        if resolved in folders:
+            raise DataError(
+                f"checkpoint {name!r} is the model of checkpoints[{folders[resolved]}] again ({folder}); the "
+                "same model twice would count as two points of the regression",
+                path=path,
+                field=f"{where}.path",
+            )
+        names[name] = k
+        folders[resolved] = k
         entries.append({**entry, "path": str(folder)})
     if len(entries) < 3:
         raise ConfigError(f"{path}: a study needs at least 3 speech checkpoints, found {len(entries)}")
@@ -203,15 +274,32 @@ def run_study(
         variant (and all together) the regression of the gap on each measure (slope, intercept, R²,
         p-value, n).
     """
+    settings = settings or StudySettings()
+    if not isinstance(settings, StudySettings):
+        raise ConfigError(f"argument 'settings' must be a StudySettings, got {type(settings).__name__}")
+    entries = read_zoo(zoo_dir)
+    out_dir = prepare_out_dir(out_dir)
+    with RunLock(out_dir, command="study"):
+        for folder in (out_dir, out_dir / "figures"):
+            remove_stale_temp_files(folder)
+        return _run_study_locked(entries, zoo_dir, data, out_dir, settings, progress)
+
+
+def _run_study_locked(
+    entries: list[dict[str, Any]],
+    zoo_dir: str | Path,
+    data: PairedDataset,
+    out_dir: Path,
+    settings: StudySettings,
+    progress: bool,
+) -> StudyResult:
     from speechgap.analysis import AnalysisSettings, analyze
     from speechgap.evaluation.run import EvalSettings, evaluate
     from speechgap.models import load_model
     from speechgap.provenance import provenance
 
-    settings = settings or StudySettings()
-    out_dir = Path(out_dir)
     points: list[CheckpointPoint] = []
-    for entry in read_zoo(zoo_dir):
+    for entry in entries:
         folder = out_dir / "checkpoints" / entry["name"]
         kwargs = {"instruction": settings.instruction} if settings.instruction else {}
         model = load_model(entry["path"], **kwargs)
@@ -282,9 +370,16 @@ def regress_points(points: list[CheckpointPoint]) -> dict[str, dict[str, Any]]:
         out[group] = {}
         gaps = np.array([p.gap for p in members])
         for name in MEASURES:
-            values = np.array([p.measures[name] for p in members])
+            values = np.array([np.nan if p.measures[name] is None else p.measures[name] for p in members])
+            if not np.isfinite(values).all():
+                out[group][name] = {"n": len(members), "r2": None, "note": "a checkpoint has no value"}
+                continue
             if len(members) < 3 or np.ptp(values) == 0 or np.ptp(gaps) == 0:
                 out[group][name] = {"n": len(members), "r2": None, "note": "too few points or no spread"}
+                continue
+            if len(set(zip(values.tolist(), gaps.tolist(), strict=True))) < 3:
+                # a line through two distinct points always fits: R² = 1 would be an artefact
+                out[group][name] = {"n": len(members), "r2": None, "note": "fewer than 3 distinct points"}
                 continue
             fit = regression_r2(values, gaps)
             out[group][name] = {

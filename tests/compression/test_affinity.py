@@ -53,9 +53,10 @@ def test_hand_examples():
     assert affinity_groups(states, 0.8, 1) == [[0, 1], [2], [3, 4], [5]]
     # rule mean, omega 3: diag vs mean(e0, 2e0) = 0.707; e1 vs mean(e0, 2e0, diag) = cos((4, 1), (0, 1)) = 0.24
     assert affinity_groups(states, 0.7, 3, "mean") == [[0, 1, 2], [3, 4], [5]]
-    # tau above 1 never merges, even identical states; tau below -1 merges everything
+    # tau above 1 never merges, even identical states; tau -1 merges everything not exactly opposite
     assert affinity_groups(np.ones((4, 3)), 1.0001, 2) == [[0], [1], [2], [3]]
-    assert affinity_groups(states, -1.5, 1) == [list(range(6))]
+    assert affinity_groups(states, -1.0, 1) == [list(range(6))]
+    assert affinity_groups(np.stack([e0, -e0]), -1.0, 1) == [[0], [1]]
 
 
 def test_bad_settings_are_refused():
@@ -63,5 +64,15 @@ def test_bad_settings_are_refused():
         affinity_groups(np.ones((3, 2)), 0.5, 0)
     with pytest.raises(ConfigError, match="rule"):
         affinity_groups(np.ones((3, 2)), 0.5, 1, "median")
+    # below -1 no cosine can fall: a typo, not a setting
+    with pytest.raises(
+        ConfigError, match=r"argument 'tau' must be a cosine threshold in \[-1, 1\].*got -1.5"
+    ):
+        affinity_groups(np.ones((3, 2)), -1.5, 1)
+    for tau in (float("nan"), float("inf"), "0.5", True):
+        with pytest.raises(ConfigError, match="argument 'tau'"):
+            affinity_groups(np.ones((3, 2)), tau, 1)
+    with pytest.raises(ConfigError, match="argument 'omega' must be an integer"):
+        affinity_groups(np.ones((3, 2)), 0.5, 1.5)
     with pytest.raises(ConfigError, match="adjacent"):
         check_groups([[0, 2]], 3)

@@ -44,15 +44,17 @@ def test_dap_sweep_writes_consistent_results_and_resumes(tiny_dir, manifest, tmp
     from speechgap.models import load_model
 
     out = tmp_path / "run"
-    assert _run(tiny_dir, manifest, out, "--method", "dap", "--sweep-tau", "1.5,-1.5") == 0
+    assert _run(tiny_dir, manifest, out, "--method", "dap", "--deep-tau", "0.8", "--sweep-tau", "1.5,-1") == 0
     result = json.loads((out / "compression.json").read_text())
     assert result["model"]["name_or_path"] == str(tiny_dir)
     no_merge, all_merge = result["variants"]
-    assert no_merge["spec"]["deep_tau"] == pytest.approx(1.4) and no_merge["spec"]["deep_layer"] == 3
+    # --deep-tau equal to --tau: the deep tau follows the swept tau at offset 0
+    assert no_merge["spec"]["deep_tau"] == pytest.approx(1.5) and no_merge["spec"]["deep_layer"] == 3
+    assert all_merge["spec"]["tau"] == all_merge["spec"]["deep_tau"] == -1.0
     # tau 1.5 merges nothing: same answers, retention 1, FLOPs ratio 1
     assert no_merge["lengths"]["retention"] == 1.0 and no_merge["lengths"]["prefill_flops_ratio"] == 1.0
     assert no_merge["accuracy"]["changed"] == [] and no_merge["accuracy"]["delta"] == 0.0
-    # tau -1.5 merges each span into one token; the FLOPs follow from lengths.jsonl
+    # tau -1 merges each span into one token; the FLOPs follow from lengths.jsonl
     records = [r for _, r in read_jsonl(out / all_merge["name"] / "lengths.jsonl")]
     assert sorted(r["id"] for r in records) == ["q0", "q1", "q2", "q3"]
     assert all(r["speech_lengths"] == [1, 1, 1, 1] for r in records)
@@ -67,7 +69,7 @@ def test_dap_sweep_writes_consistent_results_and_resumes(tiny_dir, manifest, tmp
     assert "prefill FLOPs" in capsys.readouterr().out
     # rerunning the same command adds no record
     before = (out / all_merge["name"] / "results.jsonl").read_text()
-    assert _run(tiny_dir, manifest, out, "--method", "dap", "--sweep-tau", "1.5,-1.5") == 0
+    assert _run(tiny_dir, manifest, out, "--method", "dap", "--deep-tau", "0.8", "--sweep-tau", "1.5,-1") == 0
     assert (out / all_merge["name"] / "results.jsonl").read_text() == before
 
 

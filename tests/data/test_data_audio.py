@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import pcm16_reference, tone, wav_bytes
+from data_samples import pcm16_reference, tone, wav_bytes
 
 from speechgap.data.audio import SILENCE_PEAK, load_audio, write_wav
 from speechgap.data.types import SAMPLE_RATE

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import pcm16_reference, tone
+from data_samples import pcm16_reference, tone
 
 from speechgap.data import manifest as manifest_module
 from speechgap.data.manifest import ManifestRecord, read_manifest, write_manifest, write_manifest_record

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import SPEECHMMLU_SUBJECTS, speechmmlu_rows
+from data_samples import SPEECHMMLU_SUBJECTS, speechmmlu_rows
 
 from speechgap.data.speechmmlu import load_speechmmlu
 from speechgap.errors import DataError

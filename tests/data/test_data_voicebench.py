@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import VOICEBENCH_LAYOUT, hf_dataset, pcm16_reference, voicebench_rows, write_parquet
+from data_samples import VOICEBENCH_LAYOUT, hf_dataset, pcm16_reference, voicebench_rows, write_parquet
 
 from speechgap.data import voicebench
 from speechgap.data.voicebench import load_voicebench

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -40,8 +42,16 @@ class _Server:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.timeout = 0.05
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        """Bounded in count and time, whatever a test does."""
+        ends = time.monotonic() + 60.0
+        while not self.stop.is_set() and time.monotonic() < ends and len(self.requests) < 50:
+            self.httpd.handle_request()
 
 
 def _reply(contents: list[str]) -> dict:
@@ -59,9 +69,9 @@ def server() -> Iterator[_Server]:
     try:
         yield srv
     finally:
-        srv.httpd.shutdown()
-        srv.httpd.server_close()
+        srv.stop.set()
         srv.thread.join(timeout=5)
+        srv.httpd.server_close()
 
 
 def _config(url: str, **kwargs: object) -> JudgeConfig:
@@ -162,3 +172,21 @@ def test_bad_config() -> None:
 )
 def test_parse_judge_score(text: str, expected: int | None) -> None:
     assert parse_judge_score(text) == expected
+
+
+def test_scores_inside_a_running_event_loop(server: _Server) -> None:
+    """As in a notebook: the synchronous call works while an event loop runs in the calling thread."""
+
+    async def from_a_coroutine() -> float | None:
+        return Judge(_config(server.url)).score("q", "a").score
+
+    assert asyncio.run(from_a_coroutine()) == 4.0
+    assert len(server.requests) == 1
+
+
+def test_endpoint_keeps_the_query_after_the_path() -> None:
+    config = JudgeConfig(url="https://h.example/openai/v1/?api-version=2024-06-01", model="m")
+    assert config.endpoint == "https://h.example/openai/v1/chat/completions?api-version=2024-06-01"
+    assert (
+        JudgeConfig(url="http://h/v1/chat/completions", model="m").endpoint == "http://h/v1/chat/completions"
+    )

@@ -2,10 +2,12 @@
 
 Outputs in ``out_dir`` (see ``docs/analysis.md``)::
 
-    analysis.json          provenance and settings of the run (checked on resume)
-    samples.jsonl          one line per sample as it is done (crash-safe; a rerun skips done samples)
+    analysis.json          provenance, settings and data fingerprint of the run (checked on resume)
+    samples.jsonl          one line per sample as it is done, with the sample's content hash (crash-safe;
+                           a rerun skips done samples and refuses samples whose content changed)
     cka_state.npz          the cross-layer CKA accumulator (float64 sums, or the rows), saved atomically
-    paths/<id>.npz         base-layer similarity matrix and paths of the --path-samples
+    paths/<name>.npz       base-layer similarity matrix and paths of the --path-samples; <name> is the id
+                           made file-safe plus a hash of the id (:func:`path_file_name`), the id is inside
     per_layer.parquet      tidy: one row per (sample, layer)
     per_sample.parquet     one row per sample (+ correctness and logit margins with an eval run)
     cka.npy                (speech layers, text layers) CKA matrix
@@ -15,9 +17,11 @@ Outputs in ``out_dir`` (see ``docs/analysis.md``)::
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,13 +31,22 @@ import numpy as np
 
 from speechgap.analysis.pairing import PAIRINGS
 from speechgap.analysis.sample import LAYER_MEASURES, PathView, measure_sample, path_view
-from speechgap.data.types import PairedDataset, PairedSample
+from speechgap.data.types import PairedDataset, PairedSample, sample_hash
 from speechgap.errors import ConfigError, DataError, ModelError
-from speechgap.io import JsonlAppender, atomic_write_bytes, atomic_write_json, read_json, read_jsonl
+from speechgap.io import (
+    JsonlAppender,
+    RunLock,
+    atomic_write_bytes,
+    atomic_write_json,
+    prepare_out_dir,
+    read_json,
+    read_jsonl,
+    remove_stale_temp_files,
+)
 from speechgap.metrics import CrossLayerCKA, cka_band, relation_to_correctness
 from speechgap.provenance import provenance
 
-__all__ = ["AnalysisResult", "AnalysisSettings", "analyze", "default_base_layer"]
+__all__ = ["AnalysisResult", "AnalysisSettings", "analyze", "default_base_layer", "path_file_name"]
 
 SAMPLES_FILE = "samples.jsonl"
 CKA_STATE_FILE = "cka_state.npz"
@@ -98,6 +111,48 @@ class AnalysisSettings:
     checkpoint_every: int = 16
     cka_max_bytes: int = 2 * 2**30
     figures: bool = True
+
+    def __post_init__(self) -> None:
+        """Refuse settings that cannot work, before a model is loaded or a file is written."""
+        if self.cka_pairing not in PAIRINGS:
+            raise ConfigError(
+                f"argument 'cka_pairing': expected one of {', '.join(PAIRINGS)}, got {self.cka_pairing!r}"
+            )
+        if self.layers is not None:
+            if isinstance(self.layers, (str, bytes)) or not all(_is_int(v) and v >= 0 for v in self.layers):
+                raise ConfigError(f"argument 'layers' must be layer indices >= 0, got {self.layers!r}")
+        if self.base_layer is not None and not (_is_int(self.base_layer) and self.base_layer >= 0):
+            raise ConfigError(f"argument 'base_layer' must be a layer index >= 0, got {self.base_layer!r}")
+        if self.path_samples is not None:
+            if isinstance(self.path_samples, (str, bytes)) or not all(
+                isinstance(v, str) for v in self.path_samples
+            ):
+                raise ConfigError(
+                    f"argument 'path_samples' must be a list of sample ids, got {self.path_samples!r}"
+                )
+            self.path_samples = list(dict.fromkeys(self.path_samples))
+        if self.limit is not None and not (_is_int(self.limit) and self.limit >= 1):
+            raise ConfigError(f"argument 'limit' must be a whole number >= 1, got {self.limit!r}")
+        if not _is_number(self.band_tolerance) or not math.isfinite(self.band_tolerance):
+            raise ConfigError(
+                f"argument 'band_tolerance' must be a finite number, got {self.band_tolerance!r}"
+            )
+        if self.band_tolerance < 0:
+            raise ConfigError(f"argument 'band_tolerance' must be >= 0, got {self.band_tolerance}")
+        if not (_is_int(self.checkpoint_every) and self.checkpoint_every >= 1):
+            raise ConfigError(f"argument 'checkpoint_every' must be >= 1, got {self.checkpoint_every!r}")
+        if not (_is_int(self.cka_max_bytes) and self.cka_max_bytes >= 0):
+            raise ConfigError(
+                f"argument 'cka_max_bytes' must be a whole number >= 0, got {self.cka_max_bytes!r}"
+            )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
 @dataclass
@@ -282,6 +337,10 @@ class _Source:
     def load(self, sample_id: str, layers: list[int]) -> _Item:
         raise NotImplementedError
 
+    def sample_hash(self, sample_id: str) -> str:
+        """A short hash of everything of ``sample_id`` the analysis reads (recorded; checked on resume)."""
+        raise NotImplementedError
+
 
 class _StoreSource(_Source):
     def __init__(self, store: Any, pairs: PairedDataset | None) -> None:
@@ -298,6 +357,28 @@ class _StoreSource(_Source):
         self.skipped = dict(store.skipped)
         self.pairs = pairs if pairs is not None else _pairs_from_capture(store)
         self._pair_index = {} if self.pairs is None else {sid: k for k, sid in enumerate(self.pairs.ids)}
+        self._index_lines: dict[str, str] | None = None
+        self._last: PairedSample | None = None  # decoded once for its hash and its word timings
+
+    def _pair(self, sample_id: str) -> PairedSample | None:
+        index = self._pair_index.get(sample_id)
+        if index is None:
+            return None
+        if self._last is None or self._last.id != sample_id:
+            self._last = self.pairs[index]
+        return self._last
+
+    def sample_hash(self, sample_id: str) -> str:
+        # the capture's index line (tokens, frame times, shard) and the paired sample giving word timings
+        if self._index_lines is None:
+            # index.jsonl is the capture folder's documented layout; the last line of an id is the one in use
+            self._index_lines = {
+                str(record["id"]): json.dumps(record, sort_keys=True, default=str)
+                for _, record in read_jsonl(Path(self.store.folder) / "index.jsonl")
+                if "id" in record and "skipped" not in record
+            }
+        pair = self._pair(sample_id)
+        return _short_hash(json.dumps([self._index_lines.get(sample_id), pair and sample_hash(pair)]))
 
     def describe(self) -> dict[str, Any]:
         meta = self.store.meta
@@ -310,8 +391,7 @@ class _StoreSource(_Source):
         }
 
     def load(self, sample_id: str, layers: list[int]) -> _Item:
-        index = self._pair_index.get(sample_id)
-        sample = self.pairs[index] if index is not None else None
+        sample = self._pair(sample_id)
         return _Item(
             sample_id, self.store.get(sample_id, "speech"), self.store.get(sample_id, "text"), sample
         )
@@ -337,15 +417,28 @@ class _ModelSource(_Source):
         self.num_layers = int(adapter.num_layers)
         self.skipped = {}
         self._index = {sid: k for k, sid in enumerate(self.ids)}
+        self._last: PairedSample | None = None  # decoded once for its hash and its capture
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "model", "model": self.adapter.describe(), "data": self.dataset.describe()}
 
+    def _sample(self, sample_id: str) -> PairedSample:
+        if self._last is None or self._last.id != sample_id:
+            self._last = self.dataset[self._index[sample_id]]
+        return self._last
+
+    def sample_hash(self, sample_id: str) -> str:
+        return sample_hash(self._sample(sample_id))
+
     def load(self, sample_id: str, layers: list[int]) -> _Item:
-        sample = self.dataset[self._index[sample_id]]
+        sample = self._sample(sample_id)
         speech = self.adapter.capture(sample, "speech", layers=layers)
         text = self.adapter.capture(sample, "text", layers=layers)
         return _Item(sample_id, speech, text, sample)
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def _open_source(source: Any, pairs: PairedDataset | None) -> _Source:
@@ -381,14 +474,6 @@ class _Plan:
 
 
 def _plan(source: _Source, settings: AnalysisSettings) -> _Plan:
-    if settings.cka_pairing not in PAIRINGS:
-        raise ConfigError(
-            f"argument 'cka_pairing': expected one of {', '.join(PAIRINGS)}, got {settings.cka_pairing!r}"
-        )
-    if settings.limit is not None and settings.limit < 0:
-        raise ConfigError(f"argument 'limit' must be >= 0, got {settings.limit}")
-    if settings.checkpoint_every < 1:
-        raise ConfigError(f"argument 'checkpoint_every': must be >= 1, got {settings.checkpoint_every}")
     available = sorted(source.available)
     if settings.layers is None:
         layers = list(available)
@@ -417,7 +502,8 @@ def _plan(source: _Source, settings: AnalysisSettings) -> _Plan:
     if settings.path_samples is None:
         path_samples = ids[:2]
     else:
-        unknown = [sid for sid in settings.path_samples if sid not in ids]
+        known = set(ids)
+        unknown = [sid for sid in settings.path_samples if sid not in known]
         if unknown:
             raise ConfigError(
                 f"argument 'path_samples': unknown sample ids {unknown} (not among the analysed samples)"
@@ -520,11 +606,12 @@ def _sample_record(measures: Any, notes: list[str]) -> dict[str, Any]:
     return record
 
 
-def _save_path_view(path: Path, view: PathView) -> None:
+def _save_path_view(path: Path, view: PathView, sample_id: str) -> None:
     words = view.word_times or []
     buffer = io.BytesIO()
     np.savez(
         buffer,
+        sample_id=np.array(sample_id, dtype=str),
         sim=view.sim,
         argmax=view.argmax,
         dtw=view.dtw,
@@ -552,9 +639,37 @@ def _load_path_view(path: Path) -> PathView:
         )
 
 
+_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def path_file_name(sample_id: str) -> str:
+    """The file name of a sample's ``paths/*.npz``: the id made file-safe (at most 60 characters) and a hash
+    of the whole id, so that two ids never share a file (``"a b"``, ``"a_b"``, ``"a/b"``) and a long id
+    still gives a short name. The id itself is stored inside the file (``sample_id``)."""
+    stem = _UNSAFE_FILE_CHARS.sub("_", sample_id)[:60] or "sample"
+    return f"{stem}-{hashlib.sha256(sample_id.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}.npz"
+
+
+def path_figure_name(sample_id: str) -> str:
+    """The file name of a sample's alignment-path figure under ``figures/`` (collision-free, length-safe)."""
+    return f"path_{Path(path_file_name(sample_id)).stem}.png"
+
+
 def _path_file(out_dir: Path, sample_id: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in sample_id)
-    return out_dir / "paths" / f"{safe}.npz"
+    return out_dir / "paths" / path_file_name(sample_id)
+
+
+def _has_path_file(out_dir: Path, sample_id: str) -> bool:
+    """Whether ``paths/`` holds the path view of ``sample_id`` (an older run's files, named by the id alone
+    and without the id inside, are not trusted: two ids could have shared one; they are made again)."""
+    path = _path_file(out_dir, sample_id)
+    if not path.is_file():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            return "sample_id" in saved.files and str(saved["sample_id"]) == sample_id
+    except (OSError, ValueError):
+        return False
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -600,7 +715,24 @@ def analyze(
             earlier run in ``out_dir``.
     """
     settings = settings or AnalysisSettings()
-    out_dir = Path(out_dir)
+    if not isinstance(settings, AnalysisSettings):
+        raise ConfigError(f"argument 'settings' must be an AnalysisSettings, got {type(settings).__name__}")
+    out_dir = prepare_out_dir(out_dir)
+    with RunLock(out_dir, command="analyze"):
+        for folder in (out_dir, out_dir / "paths", out_dir / "figures"):
+            remove_stale_temp_files(folder)
+        return _analyze_locked(source, out_dir, settings, eval_dir, pairs, progress, command)
+
+
+def _analyze_locked(
+    source: Any,
+    out_dir: Path,
+    settings: AnalysisSettings,
+    eval_dir: str | Path | None,
+    pairs: PairedDataset | None,
+    progress: bool,
+    command: list[str] | None,
+) -> AnalysisResult:
     src = _open_source(source, pairs)
     plan = _plan(src, settings)
     eval_records = _read_eval(eval_dir, plan.ids) if eval_dir is not None else None
@@ -615,8 +747,11 @@ def analyze(
     run_record["source"] = description
     if src.skipped:
         run_record["capture_skipped"] = src.skipped
-    out_dir.mkdir(parents=True, exist_ok=True)
     _check_resume(out_dir / RUN_FILE, run_record)
+    samples_path = out_dir / SAMPLES_FILE
+    earlier_file = _read_samples(samples_path) if samples_path.is_file() else _SampleFile({}, {})
+    earlier = earlier_file.records
+    _check_same_data(out_dir, src, plan, earlier)
     atomic_write_json(out_dir / RUN_FILE, run_record)
 
     state_path = out_dir / CKA_STATE_FILE
@@ -624,26 +759,34 @@ def analyze(
     in_state_set = set(in_state)
     n_new = 0
     since_checkpoint = 0
-    samples_path = out_dir / SAMPLES_FILE
-    skipped_before = (
-        {r["id"] for _, r in read_jsonl(samples_path) if "skipped" in r} if samples_path.is_file() else set()
-    )
+    skipped_before = {sid for sid, record in earlier.items() if "skipped" in record}
+    # path views lost (or written by an older speechgap, named by the id alone) are made again
+    missing_views = {
+        sid
+        for sid in plan.path_samples
+        if sid in earlier and "skipped" not in earlier[sid] and not _has_path_file(out_dir, sid)
+    }
     with JsonlAppender(samples_path, key=lambda r: r["id"]) as sink:
-        if not in_state_set <= sink.done_keys:
-            # a CKA state holding samples the sample file lacks belongs to another run: rebuild it
+        if not in_state_set <= sink.done_keys or not in_state_set <= set(plan.ids):
+            # a CKA state holding samples the sample file lacks belongs to another run, and one holding
+            # samples outside this run's (e.g. a smaller --limit) would mix them in: rebuild it
             accumulator = CrossLayerCKA(debiased=settings.debiased, max_bytes=settings.cka_max_bytes)
             in_state, in_state_set = [], set()
         for sample_id in _progress(plan.ids, progress):
             done = sink.done(sample_id)
             if done and (sample_id in in_state_set or sample_id in skipped_before):
+                if sample_id in missing_views:
+                    _remake_path_view(out_dir, src, sample_id, plan, settings)
                 continue
+            content_hash = None
             try:
+                content_hash = src.sample_hash(sample_id)
                 item = src.load(sample_id, plan.load_layers)
                 measures, view = _measure(item, plan, settings, want_view=sample_id in plan.path_samples)
             except ModelError as err:
                 if done:
                     raise
-                sink.write({"id": sample_id, "skipped": str(err)})
+                sink.write({"id": sample_id, "skipped": str(err), "hash": content_hash})
                 in_state.append(sample_id)
                 in_state_set.add(sample_id)
                 continue
@@ -651,10 +794,10 @@ def analyze(
                 accumulator.update(measures.rows.speech, measures.rows.text)
             in_state.append(sample_id)
             in_state_set.add(sample_id)
+            if view is not None and (not done or sample_id in missing_views):
+                _save_path_view(_path_file(out_dir, sample_id), view, sample_id)
             if not done:
-                if view is not None:
-                    _save_path_view(_path_file(out_dir, sample_id), view)
-                sink.write(_sample_record(measures, measures.notes))
+                sink.write({**_sample_record(measures, measures.notes), "hash": content_hash})
                 n_new += 1
             since_checkpoint += 1
             if since_checkpoint >= settings.checkpoint_every:
@@ -662,7 +805,27 @@ def analyze(
                 since_checkpoint = 0
         if since_checkpoint:
             _save_cka_state(state_path, accumulator, in_state)
-    return _finish(out_dir, plan, settings, settings_record, run_record, accumulator, eval_records, n_new)
+    return _finish(
+        out_dir,
+        plan,
+        settings,
+        settings_record,
+        run_record,
+        accumulator,
+        eval_records,
+        n_new,
+        earlier_file.duplicates,
+    )
+
+
+def _remake_path_view(out_dir: Path, src: _Source, sample_id: str, plan: _Plan, settings: AnalysisSettings):
+    try:
+        item = src.load(sample_id, plan.load_layers)
+        _, view = _measure(item, plan, settings, want_view=True)
+    except ModelError:
+        return  # the figure is left out, as for a sample that cannot be analysed
+    if view is not None:
+        _save_path_view(_path_file(out_dir, sample_id), view, sample_id)
 
 
 def _progress(ids: list[str], enabled: bool) -> Iterator[str]:
@@ -671,10 +834,67 @@ def _progress(ids: list[str], enabled: bool) -> Iterator[str]:
     yield from tqdm(ids, desc="analyze", unit="sample", disable=not enabled)
 
 
+@dataclass
+class _SampleFile:
+    """``samples.jsonl`` read back: the first record of each id, and how many more lines repeated it."""
+
+    records: dict[str, dict[str, Any]]
+    duplicates: dict[str, int]
+
+
+def _read_samples(path: Path) -> _SampleFile:
+    records: dict[str, dict[str, Any]] = {}
+    duplicates: dict[str, int] = {}
+    for line, record in read_jsonl(path):
+        if "id" not in record:
+            raise DataError("sample record without this field", path=path, line=line, field="id")
+        sample_id = str(record["id"])
+        if sample_id in records:
+            duplicates[sample_id] = duplicates.get(sample_id, 0) + 1  # the first line is the one kept
+            continue
+        records[sample_id] = record
+    return _SampleFile(records, duplicates)
+
+
+def _fresh_start_hint(out_dir: Path) -> str:
+    return (
+        f"give another output folder (argument 'out_dir'), or delete {out_dir} (or its {SAMPLES_FILE}, "
+        f"{CKA_STATE_FILE} and {RUN_FILE}) to start fresh"
+    )
+
+
+def _check_same_data(out_dir: Path, src: _Source, plan: _Plan, earlier: dict[str, dict[str, Any]]) -> None:
+    """Refuse to resume over samples whose content differs from the ones analysed there before.
+
+    Every record of ``samples.jsonl`` holds the hash of the sample it measured (:meth:`_Source.sample_hash`);
+    each done sample of this run is hashed again and compared. A folder whose done samples share no id with
+    this run holds another dataset and is refused too. Records written before hashes were kept have none and
+    are taken as they are.
+    """
+    if not earlier:
+        return
+    overlap = [sid for sid in plan.ids if sid in earlier]
+    if not overlap:
+        shown = ", ".join(repr(sid) for sid in list(earlier)[:3])
+        raise ConfigError(
+            f"{out_dir} holds an analysis of other samples (ids {shown}, ...; none of them is in this run's "
+            f"data); {_fresh_start_hint(out_dir)}"
+        )
+    for sample_id in overlap:
+        recorded = earlier[sample_id].get("hash")
+        if recorded is None:
+            continue
+        if src.sample_hash(sample_id) != recorded:
+            raise ConfigError(
+                f"{out_dir} holds an analysis of other data: sample {sample_id!r} differs from the one analysed "
+                f"there (its audio, text, word timings or capture changed); {_fresh_start_hint(out_dir)}"
+            )
+
+
 def _check_resume(path: Path, record: dict[str, Any]) -> None:
     if not path.is_file():
         return
-    previous = json.loads(path.read_text(encoding="utf-8"))
+    previous = read_json(path, what="analysis record")
 
     def key(run: dict[str, Any]) -> dict[str, Any]:
         settings = run.get("settings", {})
@@ -688,7 +908,7 @@ def _check_resume(path: Path, record: dict[str, Any]) -> None:
     if key(previous) != key(record):
         raise ConfigError(
             f"{path.parent} holds an analysis with other settings or another source ({key(previous)}); "
-            "use another output folder (argument 'out_dir'), or the same settings to resume"
+            f"use the same settings to resume, or {_fresh_start_hint(path.parent)}"
         )
 
 
@@ -748,16 +968,26 @@ def _finish(
     accumulator: CrossLayerCKA,
     eval_records: dict[tuple[str, str], _EvalRecord] | None,
     n_new: int,
+    duplicates: dict[str, int],
 ) -> AnalysisResult:
+    """Write the tables, ``cka.npy``, ``summary.json`` and figures from ``samples.jsonl``.
+
+    ``duplicates``: ids that ``samples.jsonl`` held on more than one line when the run started (the first
+    line of each is used), reported in the summary."""
     import pyarrow as pa
 
-    wanted = set(plan.ids)
-    by_id = {r["id"]: r for _, r in read_jsonl(out_dir / SAMPLES_FILE) if r["id"] in wanted}
+    sample_file = _read_samples(out_dir / SAMPLES_FILE)
+    by_id = sample_file.records
+    for sample_id, count in sample_file.duplicates.items():
+        duplicates = {**duplicates, sample_id: duplicates.get(sample_id, 0) + count}
     records = [by_id[sid] for sid in plan.ids if sid in by_id and "skipped" not in by_id[sid]]
     skipped = {sid: by_id[sid]["skipped"] for sid in plan.ids if sid in by_id and "skipped" in by_id[sid]}
     skipped.update({sid: reason for sid, reason in run_record.get("capture_skipped", {}).items()})
     if not records:
         raise DataError("no sample could be analysed", path=out_dir / SAMPLES_FILE)
+    # the data this folder's results come from: id -> content hash of every sample analysed or skipped
+    run_record["fingerprint"] = {sid: by_id[sid].get("hash") for sid in plan.ids if sid in by_id}
+    atomic_write_json(out_dir / RUN_FILE, run_record)
     metadata = {
         b"speechgap": json.dumps(
             {
@@ -850,6 +1080,9 @@ def _finish(
             "unmatched": [r["id"] for r in records if (r["id"], "speech") not in eval_records],
         },
         "notes": notes,
+        # lines of samples.jsonl that repeated an id (two runs at once, before runs held a lock): the first
+        # line of each id is the one used
+        "duplicate_records": duplicates,
         "provenance": run_record,
     }
     atomic_write_json(out_dir / "summary.json", summary)

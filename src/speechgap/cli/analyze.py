@@ -101,4 +101,12 @@ def run(args: argparse.Namespace) -> int:
     )
     if summary["cka"]["error"]:
         print(f"cross-layer CKA not computed: {summary['cka']['error']}", file=sys.stderr)
+    duplicates = summary.get("duplicate_records") or {}
+    if duplicates:
+        shown = ", ".join(repr(sample_id) for sample_id in list(duplicates)[:5])
+        print(
+            f"note: {args.out}/samples.jsonl repeats {len(duplicates)} sample id(s) ({shown}); the first line "
+            "of each was used",
+            file=sys.stderr,
+        )
     return 0

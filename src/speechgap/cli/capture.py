@@ -12,8 +12,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
-from speechgap.cli.common import add_model_arguments
+from speechgap.cli.common import add_model_arguments, print_warnings
+
+ARGUMENT_FLAGS = {
+    "out_dir": "--out",
+    "storage_dtype": "--dtype",
+    "dtype": "--model-dtype",
+    "dataset": "--data",
+    "source": "--data",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,35 +51,60 @@ def parse_layers(text: str) -> list[int] | None:
     if text.strip().lower() == "all":
         return None
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        layers = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise ConfigError(f"--layers must be 'all' or comma-separated integers, got {text!r}") from None
+    if not layers or min(layers) < 0:
+        raise ConfigError(f"--layers must be 'all' or layer indices 0..L, got {text!r}")
+    return layers
 
 
 def run(args: argparse.Namespace) -> int:
     from speechgap.data.load import load_pairs
+    from speechgap.errors import ConfigError
+    from speechgap.io import RunLock, prepare_out_dir
     from speechgap.models import load_model
-    from speechgap.models.capture import capture_dataset
+    from speechgap.models.base import check_device
+    from speechgap.models.capture import capture_dataset, check_capture_settings
 
+    # every flag is checked before the data or the model is loaded
     layers = parse_layers(args.layers)
     modalities = [m.strip() for m in args.modalities.split(",") if m.strip()]
-    dataset = load_pairs(args.data, limit=args.limit)
-    adapter = load_model(
-        args.model, device=args.device, dtype=args.model_dtype, trust_remote_code=args.trust_remote_code
-    )
-    store = capture_dataset(
-        adapter,
-        dataset,
-        args.out,
-        layers=layers,
+    check_capture_settings(
         modalities=modalities,
         storage_dtype=args.dtype,
-        post_norm=args.post_norm,
         batch_size=args.batch_size,
         shard_samples=args.shard_samples,
-        progress=not args.no_progress,
-        command=list(sys.argv),
     )
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"argument 'limit' must be >= 1, got {args.limit}")
+    check_device(args.device)
+    out_dir = prepare_out_dir(args.out)
+    with RunLock(out_dir, command="capture"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            dataset = load_pairs(args.data, limit=args.limit)
+            adapter = load_model(
+                args.model,
+                device=args.device,
+                dtype=args.model_dtype,
+                trust_remote_code=args.trust_remote_code,
+            )
+            store = capture_dataset(
+                adapter,
+                dataset,
+                out_dir,
+                layers=layers,
+                modalities=modalities,
+                storage_dtype=args.dtype,
+                post_norm=args.post_norm,
+                batch_size=args.batch_size,
+                shard_samples=args.shard_samples,
+                progress=not args.no_progress,
+                command=list(sys.argv),
+            )
+        finally:
+            print_warnings("capture", caught)
     print(f"captured {len(store)} samples into {args.out}", end="")
     print(f"; skipped {len(store.skipped)} (see index.jsonl)" if store.skipped else "")
     return 0

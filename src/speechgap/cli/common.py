@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, dtype_flag: str | None = "--dtype") -> None:
@@ -17,3 +19,22 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, dtype_flag: str | No
         action="store_true",
         help="allow the model's own code (only for a model you trust)",
     )
+
+
+def print_warnings(command: str, caught: list[warnings.WarningMessage]) -> None:
+    """Print the warnings a command's run raised: speechgap's own (:class:`~speechgap.io.ResumeWarning`)
+    as ``speechgap COMMAND: warning: ...`` lines, any other as Python would."""
+    from speechgap.io import ResumeWarning
+
+    for warning in caught:
+        if issubclass(warning.category, ResumeWarning):
+            print(f"speechgap {command}: warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(
+                warning.message,
+                warning.category,
+                warning.filename,
+                warning.lineno,
+                warning.file,
+                warning.line,
+            )

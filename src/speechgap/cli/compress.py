@@ -17,6 +17,15 @@ def _floats(text: str | None, flag: str) -> list[float]:
         raise ConfigError(f"{flag} takes comma-separated numbers, got {text!r}") from None
 
 
+def _ints(text: str | None, flag: str) -> list[int]:
+    if not text:
+        return []
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"{flag} takes comma-separated integers, got {text!r}") from None
+
+
 ARGUMENT_FLAGS = {"out_dir": "--out", "modalities": "--modality", "source": "--data", "specs": "--method"}
 
 
@@ -66,35 +75,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from speechgap.api import compress
+    from speechgap.compression.experiment import check_timing
+    from speechgap.io import RunLock, prepare_out_dir
 
-    result = compress(
-        args.model,
-        args.data,
-        args.out,
-        method=args.method,
-        tau=args.tau,
-        omega=args.omega,
-        deep_layer=args.deep_layer,
-        deep_tau=args.deep_tau,
-        deep_omega=args.deep_omega,
-        rule=args.rule,
-        position=args.position,
-        layer=args.layer,
-        retention=args.retention,
-        sweep_tau=_floats(args.sweep_tau, "--sweep-tau"),
-        sweep_retention=_floats(args.sweep_retention, "--sweep-retention"),
-        sweep_layers=[int(x) for x in _floats(args.sweep_layers, "--sweep-layers")],
-        answer_mode=args.answer_mode,
-        max_new_tokens=args.max_new_tokens,
-        limit=args.limit,
-        timing_samples=args.timing_samples,
-        repeats=args.repeats,
-        seed=args.seed,
-        device=args.device,
-        dtype=args.dtype,
-        trust_remote_code=args.trust_remote_code,
-        progress=not args.no_progress,
-    )
+    # Refuse what can be refused before the model loads (minutes): timing settings, an unusable or busy
+    # output folder. The merge settings are checked by CompressionSpec, also before loading.
+    check_timing(args.timing_samples, args.repeats)
+    out_dir = prepare_out_dir(args.out, argument="out_dir")
+    with RunLock(out_dir, command="compress"):
+        result = compress(
+            args.model,
+            args.data,
+            out_dir,
+            method=args.method,
+            tau=args.tau,
+            omega=args.omega,
+            deep_layer=args.deep_layer,
+            deep_tau=args.deep_tau,
+            deep_omega=args.deep_omega,
+            rule=args.rule,
+            position=args.position,
+            layer=args.layer,
+            retention=args.retention,
+            sweep_tau=_floats(args.sweep_tau, "--sweep-tau"),
+            sweep_retention=_floats(args.sweep_retention, "--sweep-retention"),
+            sweep_layers=_ints(args.sweep_layers, "--sweep-layers"),
+            answer_mode=args.answer_mode,
+            max_new_tokens=args.max_new_tokens,
+            limit=args.limit,
+            timing_samples=args.timing_samples,
+            repeats=args.repeats,
+            seed=args.seed,
+            device=args.device,
+            dtype=args.dtype,
+            trust_remote_code=args.trust_remote_code,
+            progress=not args.no_progress,
+        )
     print(result.format())
     print(f"-> {args.out}/compression.json")
     return 0

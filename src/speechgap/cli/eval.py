@@ -6,7 +6,17 @@ import argparse
 
 from speechgap.cli.common import add_model_arguments
 
-ARGUMENT_FLAGS = {"out_dir": "--out", "modalities": "--modality", "source": "--data"}
+ARGUMENT_FLAGS: dict[str, str] = {}  # filled below, after the judge's flags
+
+
+JUDGE_ARGUMENT_FLAGS = {
+    "url": "--judge-url",
+    "model": "--judge-model",
+    "api_key_env": "--judge-api-key-env",
+    "timeout_s": "--judge-timeout",
+    "retries": "--judge-retries",
+    "follow_redirects": "--judge-follow-redirects",
+}
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +28,29 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--judge-api-key-env", default=None, metavar="VAR", help="environment variable holding the API key"
     )
+    # None: JudgeConfig's defaults (60 s, 3 retries), so the documented bound has one source
+    group.add_argument(
+        "--judge-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="wall-clock limit of one judge request in all: connect, send, whole reply (default 60); "
+        "one sample's judging ends within (retries + 1) x timeout plus waits of 1, 2, 4 ... s "
+        "(247 s with the defaults)",
+    )
+    group.add_argument(
+        "--judge-retries",
+        type=int,
+        default=None,
+        metavar="N",
+        help="extra attempts after a timeout, connection error or HTTP 5xx/429 (default 3)",
+    )
+    group.add_argument(
+        "--judge-follow-redirects",
+        action="store_true",
+        help="follow the judge server's HTTP redirects (default: a redirect is an error); the API key is "
+        "still sent only to the --judge-url's own scheme, host and port",
+    )
 
 
 def make_judge(args: argparse.Namespace):
@@ -28,7 +61,16 @@ def make_judge(args: argparse.Namespace):
 
     if not (args.judge_url and args.judge_model):
         raise ConfigError("give both --judge-url and --judge-model")
-    return Judge(JudgeConfig(url=args.judge_url, model=args.judge_model, api_key_env=args.judge_api_key_env))
+    limits = {"timeout_s": args.judge_timeout, "retries": args.judge_retries}
+    return Judge(
+        JudgeConfig(
+            url=args.judge_url,
+            model=args.judge_model,
+            api_key_env=args.judge_api_key_env,
+            follow_redirects=args.judge_follow_redirects,
+            **{name: value for name, value in limits.items() if value is not None},
+        )
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,9 +111,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from speechgap.api import evaluate
+    import warnings
 
-    result = evaluate(
+    from speechgap.api import evaluate
+    from speechgap.cli.common import print_warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _evaluate(args, evaluate)
+    print_warnings("eval", caught)
+    print(f"{result.written} new records, {result.skipped} already done -> {args.out}/results.jsonl")
+    print(result.format())
+    return 0
+
+
+def _evaluate(args: argparse.Namespace, evaluate):
+    return evaluate(
         args.model,
         args.data,
         args.out,
@@ -93,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
         trust_remote_code=args.trust_remote_code,
         progress=not args.no_progress,
     )
-    print(f"{result.written} new records, {result.skipped} already done -> {args.out}/results.jsonl")
-    print(result.format())
-    return 0
+
+
+ARGUMENT_FLAGS.update(
+    {"out_dir": "--out", "modalities": "--modality", "source": "--data", **JUDGE_ARGUMENT_FLAGS}
+)

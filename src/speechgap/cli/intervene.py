@@ -87,8 +87,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from speechgap.api import intervene
+    from speechgap.errors import ConfigError
     from speechgap.evaluation.methods import get_method
     from speechgap.interventions.run import REDUNDANCY
+    from speechgap.io import RunLock, prepare_out_dir
 
     settings: dict = {}
     if args.method == REDUNDANCY:
@@ -111,28 +113,36 @@ def run(args: argparse.Namespace) -> int:
             "calibration_stats": args.calibration_stats,
         }
         settings = {name: named[name] for name in get_method(args.method).settings if name in named}
-    sweep_layers = [int(x) for x in args.sweep_layers.split(",") if x.strip()] if args.sweep_layers else []
-    result = intervene(
-        args.model,
-        args.data,
-        args.method,
-        args.out,
-        limit=args.limit,
-        answer_mode=args.answer_mode,
-        max_new_tokens=args.max_new_tokens,
-        scoring_mode=args.scoring_mode,
-        seed=args.seed,
-        baseline_text=not args.no_baseline_text,
-        calibration=args.calibration,
-        sweep_layers=sweep_layers,
-        instruction=args.instruction,
-        system_prompt=args.system_prompt,
-        device=args.device,
-        dtype=args.dtype,
-        trust_remote_code=args.trust_remote_code,
-        progress=not args.no_progress,
-        **settings,
-    )
+    try:
+        sweep_layers = [int(x) for x in (args.sweep_layers or "").split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"--sweep-layers takes comma-separated integers, got {args.sweep_layers!r}"
+        ) from None
+    # an unusable or busy output folder is refused before the model loads (minutes)
+    out_dir = prepare_out_dir(args.out, argument="out_dir")
+    with RunLock(out_dir, command="intervene"):
+        result = intervene(
+            args.model,
+            args.data,
+            args.method,
+            out_dir,
+            limit=args.limit,
+            answer_mode=args.answer_mode,
+            max_new_tokens=args.max_new_tokens,
+            scoring_mode=args.scoring_mode,
+            seed=args.seed,
+            baseline_text=not args.no_baseline_text,
+            calibration=args.calibration,
+            sweep_layers=sweep_layers,
+            instruction=args.instruction,
+            system_prompt=args.system_prompt,
+            device=args.device,
+            dtype=args.dtype,
+            trust_remote_code=args.trust_remote_code,
+            progress=not args.no_progress,
+            **settings,
+        )
     print(result.format())
     written = "compression.json" if result.compression is not None else "comparison.json"
     print(f"-> {result.out_dir / written}")

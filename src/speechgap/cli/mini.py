@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+ARGUMENT_FLAGS = {"out_dir": "--out"}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="mini_command", metavar="ACTION", required=True)
@@ -38,7 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from speechgap.errors import ConfigError
     from speechgap.mini import default_model_path
 
     if args.mini_command == "path":
@@ -50,19 +51,15 @@ def run(args: argparse.Namespace) -> int:
         sizes = ship_zoo(args.run_dir, whole_zoo=not args.default_only)
         print(", ".join(f"{name}: {mb} MB" for name, mb in sizes.items()))
         return 0
+    from speechgap.mini.encoder import EncoderSettings
     from speechgap.mini.train import TrainSettings, train_zoo
 
-    settings = TrainSettings(seed=args.seed, threads=args.threads)
-    for name in ("text_steps", "speech_steps", "checkpoints"):
-        value = getattr(args, name)
-        if value is not None:
-            if value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-            setattr(settings, name, value)
+    # unset options keep the defaults; TrainSettings refuses bad values, naming the argument (-> its flag)
+    chosen = {name: getattr(args, name) for name in ("text_steps", "speech_steps", "checkpoints")}
+    overrides: dict = {name: value for name, value in chosen.items() if value is not None}
     if args.encoder_steps is not None:
-        if args.encoder_steps < 0:
-            raise ConfigError(f"--encoder-steps must be at least 0, got {args.encoder_steps}")
-        settings.encoder.steps = args.encoder_steps
+        overrides["encoder"] = EncoderSettings(steps=args.encoder_steps)
+    settings = TrainSettings(seed=args.seed, threads=args.threads, **overrides)
     zoo = train_zoo(args.out, settings)
     print(f"{'checkpoint':<16} {'text acc':>9} {'speech acc':>11}")
     for checkpoint in zoo.checkpoints:

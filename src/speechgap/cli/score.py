@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from speechgap.cli.eval import add_judge_arguments, make_judge
+from speechgap.cli.eval import JUDGE_ARGUMENT_FLAGS, add_judge_arguments, make_judge
 
-ARGUMENT_FLAGS = {"out_dir": "DIR"}
+ARGUMENT_FLAGS = {"out_dir": "DIR", **JUDGE_ARGUMENT_FLAGS}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,10 +12,16 @@ Two comparison rules (the paper leaves it open):
 * ``"mean"``: join when ``cos(x_t, mean_j x_j) > tau``; with ``omega`` at least the group size this is
   the group mean.
 
-Cosines are clipped to ``[-1, 1]``, so ``tau > 1`` never merges anything (the identity).
+Cosines are clipped to ``[-1, 1]``, so ``tau > 1`` never merges anything (the identity) and ``tau = -1``
+merges every token whose neighbour is not exactly opposite (in practice: the whole span into one token).
+A threshold below -1 or not a number is refused (:func:`check_tau`): no cosine can fall below it, so it
+can only be a typo.
 """
 
 from __future__ import annotations
+
+import math
+import numbers
 
 import numpy as np
 
@@ -28,16 +34,51 @@ Groups = list[list[int]]
 A group of several indices becomes one token (the mean of its members); an index in no group is dropped."""
 
 
+def check_tau(tau: float, argument: str = "tau") -> float:
+    """``tau`` as a float when it is a usable similarity threshold: a finite number >= -1.
+
+    Values in [-1, 1] are cosine thresholds; values above 1 merge nothing (the unmodified model).
+
+    Raises:
+        ConfigError: naming ``argument``, for a non-number, NaN, infinity or a value below -1.
+    """
+    if isinstance(tau, bool) or not isinstance(tau, numbers.Real):
+        raise ConfigError(f"argument {argument!r} must be a number (a cosine threshold), got {tau!r}")
+    value = float(tau)
+    if not math.isfinite(value):
+        raise ConfigError(
+            f"argument {argument!r} must be a finite cosine threshold in [-1, 1] (above 1: merge nothing), "
+            f"got {value}"
+        )
+    if value < -1.0:
+        raise ConfigError(
+            f"argument {argument!r} must be a cosine threshold in [-1, 1] (above 1: merge nothing), got "
+            f"{value:g}: no cosine is below -1, so every speech token would merge into one"
+        )
+    return value
+
+
+def check_window(omega: int, argument: str = "omega") -> int:
+    """``omega`` when it is a usable look-back window: an integer >= 1 (in group members).
+
+    Raises:
+        ConfigError: naming ``argument``.
+    """
+    if isinstance(omega, bool) or not isinstance(omega, numbers.Integral):
+        raise ConfigError(f"argument {argument!r} must be an integer (the look-back window), got {omega!r}")
+    if omega < 1:
+        raise ConfigError(f"argument {argument!r} (the look-back window) must be >= 1, got {omega}")
+    return int(omega)
+
+
 def _check(states: np.ndarray, tau: float, omega: int, rule: str) -> np.ndarray:
     states = np.asarray(states, dtype=np.float64)
     if states.ndim != 2:
         raise ConfigError(f"argument 'states' must have shape (tokens, dim), got {states.shape}")
-    if omega < 1:
-        raise ConfigError(f"argument 'omega' (the look-back window) must be >= 1, got {omega}")
+    check_window(omega)
     if rule not in RULES:
         raise ConfigError(f"argument 'rule' must be one of {RULES}, got {rule!r}")
-    if not np.isfinite(tau):
-        raise ConfigError(f"argument 'tau' must be a finite number, got {tau}")
+    check_tau(tau)
     return states
 
 
@@ -51,7 +92,8 @@ def affinity_groups(states: np.ndarray, tau: float, omega: int = 1, rule: str = 
 
     Args:
         states: ``(tokens, dim)`` hidden states of the speech span at one layer, in sequence order.
-        tau: similarity threshold; a token joins when the similarity *exceeds* it (``tau > 1``: no merge).
+        tau: similarity threshold in [-1, 1]; a token joins when the similarity *exceeds* it
+            (``tau > 1``: no merge).
         omega: look-back window, in group members (>= 1).
         rule: ``"max"`` or ``"mean"`` (module docstring).
 

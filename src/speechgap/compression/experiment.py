@@ -13,14 +13,18 @@ and ``compression.json`` is rewritten atomically after each variant.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from speechgap.compression.affinity import RULES, check_tau, check_window
 from speechgap.compression.flops import DecoderShape
 from speechgap.compression.oracle import OracleCompression
 from speechgap.compression.plan import (
+    POSITION_MODES,
     AffinityPooling,
     MergePlan,
     dual_affinity_plan,
@@ -40,7 +44,7 @@ from speechgap.errors import ConfigError
 from speechgap.evaluation.compare import RunComparison, compare_runs
 from speechgap.evaluation.methods import MethodContext, get_method, register_method
 from speechgap.evaluation.run import EvalSettings, evaluate
-from speechgap.io import atomic_write_json, read_json, read_jsonl
+from speechgap.io import RunLock, atomic_write_json, prepare_out_dir, read_json, read_jsonl
 from speechgap.models.base import SpeechLLM
 from speechgap.provenance import provenance
 
@@ -50,18 +54,20 @@ LENGTHS = "lengths.jsonl"
 
 @dataclass
 class CompressionSpec:
-    """One merge setting, as the CLI names it.
+    """One merge setting, as the CLI names it. Every setting is checked on construction, before any model
+    is loaded (layers against the model's depth once it is known: :meth:`plan`).
 
     Attributes:
         method: one of :data:`METHODS`.
-        tau, omega: input AP threshold and look-back (``ap-input``, ``dap``); paper 2: 0.8, 1.
-        deep_layer: the deep AP layer; None maps paper 2's "29 of 32" proportionally.
+        tau, omega: input AP threshold and look-back (``ap-input``, ``dap``); paper 2: 0.8, 1. ``tau`` is a
+            cosine threshold in [-1, 1] (above 1: merge nothing); ``omega`` an integer >= 1.
+        deep_layer: the deep AP layer (>= 1); None maps paper 2's "29 of 32" proportionally.
         deep_tau, deep_omega: deep AP threshold and look-back (``ap-deep``, ``dap``); paper 2: 0.7, 3.
         rule: ``"max"`` or ``"mean"`` (comparison rule of AP).
         position: ``"first"``, ``"mean"`` or ``"compact"`` (position a merged token keeps).
-        layer: the layer of the oracle / ToMe shortening; None: the proportional deep layer.
+        layer: the layer of the oracle / ToMe shortening (>= 0); None: the proportional deep layer.
         retention: oracle / ToMe budget in (0, 1].
-        seed: oracle random-drop seed.
+        seed: oracle random-drop seed (an integer).
     """
 
     method: str = "dap"
@@ -79,6 +85,31 @@ class CompressionSpec:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ConfigError(f"argument 'method' must be one of {', '.join(METHODS)}, got {self.method!r}")
+        # checked, not converted: the values are recorded as given (a resumed run compares them)
+        check_tau(self.tau, "tau")
+        check_tau(self.deep_tau, "deep_tau")
+        check_window(self.omega, "omega")
+        check_window(self.deep_omega, "deep_omega")
+        if self.rule not in RULES:
+            raise ConfigError(f"argument 'rule' must be one of {', '.join(RULES)}, got {self.rule!r}")
+        if self.position not in POSITION_MODES:
+            raise ConfigError(
+                f"argument 'position' must be one of {', '.join(POSITION_MODES)}, got {self.position!r}"
+            )
+        _check_layer(self.deep_layer, "deep_layer", lowest=1)
+        _check_layer(self.layer, "layer", lowest=0)
+        retention = self.retention
+        if (
+            isinstance(retention, bool)
+            or not isinstance(retention, numbers.Real)
+            or not math.isfinite(retention)
+            or not 0.0 < retention <= 1.0
+        ):
+            raise ConfigError(
+                f"argument 'retention' must be in (0, 1], got {retention!r} (the share of speech tokens kept)"
+            )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
+            raise ConfigError(f"argument 'seed' must be an integer, got {self.seed!r}")
 
     @property
     def name(self) -> str:
@@ -124,6 +155,33 @@ class CompressionSpec:
         )
 
 
+def _check_layer(layer: int | None, argument: str, *, lowest: int) -> None:
+    """Refuse a layer that is neither None (the default layer) nor an integer >= ``lowest``; the model's
+    depth bounds it later (:meth:`CompressionSpec.plan`)."""
+    if layer is None:
+        return
+    if isinstance(layer, bool) or not isinstance(layer, numbers.Integral):
+        raise ConfigError(f"argument {argument!r} must be an integer (a decoder layer), got {layer!r}")
+    if layer < lowest:
+        raise ConfigError(f"argument {argument!r} must be >= {lowest}, got {layer}")
+
+
+def check_timing(timing_samples: int, repeats: int) -> None:
+    """Refuse timing settings that cannot be honoured (called before any model is loaded).
+
+    Raises:
+        ConfigError: ``timing_samples`` not an integer >= 0 (0 skips timing), ``repeats`` not an integer >= 1.
+    """
+    for name, value, lowest, meaning in (
+        ("timing_samples", timing_samples, 0, "samples timed; 0 skips timing"),
+        ("repeats", repeats, 1, "timed prefills per sample and model"),
+    ):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ConfigError(f"argument {name!r} must be an integer ({meaning}), got {value!r}")
+        if value < lowest:
+            raise ConfigError(f"argument {name!r} must be >= {lowest}, got {value} ({meaning})")
+
+
 def sweep(
     base: CompressionSpec,
     taus: Sequence[float] = (),
@@ -141,23 +199,41 @@ def sweep(
         if base.method not in ("ap-input", "ap-deep", "dap"):
             raise ConfigError("argument 'sweep_tau' is for the methods ap-input, ap-deep and dap")
         offset = base.deep_tau - base.tau
-        if base.method == "ap-deep":
-            specs = [replace(base, deep_tau=t) for t in taus]
-        elif base.method == "dap":
-            specs = [replace(base, tau=t, deep_tau=round(t + offset, 6)) for t in taus]
-        else:
-            specs = [replace(base, tau=t) for t in taus]
+        specs = []
+        for t in taus:
+            if base.method == "ap-deep":
+                changes = {"deep_tau": t}
+            elif base.method == "dap":
+                changes = {"tau": t, "deep_tau": round(t + offset, 6)}
+            else:
+                changes = {"tau": t}
+            specs.append(_swept(base, "sweep_tau", changes))
     if retentions or layers:
         if base.method.startswith(("ap", "dap")):
             raise ConfigError(
                 "argument 'sweep_retention' and argument 'sweep_layers' are for the oracle methods and tome"
             )
+        argument = "sweep_retention" if retentions else "sweep_layers"
         specs = [
-            replace(base, retention=r, layer=lay)
+            _swept(base, argument, {"retention": r, "layer": lay})
             for lay in (layers or [base.layer])
             for r in (retentions or [base.retention])
         ]
     return specs
+
+
+def _swept(base: CompressionSpec, argument: str, changes: dict[str, Any]) -> CompressionSpec:
+    """``base`` with ``changes``; a refused value names the sweep argument it came from."""
+    try:
+        return replace(base, **changes)
+    except ConfigError as err:
+        variant = ", ".join(f"{name} {value!r}" for name, value in changes.items())
+        derived = ""
+        if argument == "sweep_tau" and base.method == "dap":
+            derived = f"; dap's deep tau follows the input tau at offset {base.deep_tau - base.tau:+g}"
+        raise ConfigError(
+            f"argument {argument!r} gives a refused variant ({variant}{derived}): {err}"
+        ) from None
 
 
 SPEC_SETTINGS = tuple(name for name in CompressionSpec.__dataclass_fields__ if name != "method")
@@ -424,27 +500,45 @@ def run_compression(
     Args:
         adapter: the speech LLM.
         data: paired data (the speech run is evaluated; text is untouched by merging).
-        out_dir: results folder (resumed when rerun with the same command).
+        out_dir: results folder (resumed when rerun with the same command); held for the whole run
+            (:class:`speechgap.io.RunLock`: a second run into it is refused).
         specs: the merge settings (:func:`sweep`).
         settings: :class:`speechgap.evaluation.run.EvalSettings` (its modalities are forced to speech).
         timing_samples: samples timed for TTFT / peak memory (the first ones); 0 skips timing.
-        repeats: timed prefills per sample and model (median).
+        repeats: timed prefills per sample and model (median), >= 1.
         progress: progress bars.
 
     Returns:
         :class:`CompressionResult` (its :meth:`~CompressionResult.to_json` is ``compression.json``).
+
+    Raises:
+        ConfigError: bad timing settings or specs, a layer beyond the model's depth, an ``out_dir`` that is
+            a file, cannot be created or written, or is in use by another run.
     """
-    if timing_samples < 0:
-        raise ConfigError(f"argument 'timing_samples' must be >= 0, got {timing_samples}")
-    if repeats < 1:
-        raise ConfigError(f"argument 'repeats' must be >= 1, got {repeats}")
+    check_timing(timing_samples, repeats)
+    if not specs:
+        raise ConfigError("argument 'specs' is empty: no merge setting to run")
     settings = replace(settings or EvalSettings(), modalities=("speech",))
     data = data.limit(settings.limit)
-    out_dir = Path(out_dir)
     specs = [spec.resolved(adapter.num_layers) for spec in specs]
     for spec in specs:  # refuse a bad setting before any evaluation starts
         spec.plan(adapter.num_layers)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_out_dir(out_dir)
+    with RunLock(out_dir, command="compress"):
+        return _run_compression(adapter, data, out_dir, specs, settings, timing_samples, repeats, progress)
+
+
+def _run_compression(
+    adapter: SpeechLLM,
+    data: PairedDataset,
+    out_dir: Path,
+    specs: list[CompressionSpec],
+    settings: EvalSettings,
+    timing_samples: int,
+    repeats: int,
+    progress: bool,
+) -> CompressionResult:
+    """:func:`run_compression` once its settings are checked and ``out_dir`` is held."""
     shape = DecoderShape.from_config(adapter.text_config)
     evaluate(adapter, data, out_dir / "baseline", settings, progress=progress)
     timed = [data[i] for i in range(min(timing_samples, len(data)))]

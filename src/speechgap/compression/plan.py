@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from speechgap.compression.affinity import RULES, Groups, affinity_groups
+from speechgap.compression.affinity import RULES, Groups, affinity_groups, check_tau, check_window
 from speechgap.data.types import PairedSample
 from speechgap.errors import ConfigError
 
@@ -57,7 +57,7 @@ class AffinityPooling:
     """Affinity Pooling at one layer (:func:`speechgap.compression.affinity.affinity_groups`).
 
     Attributes:
-        tau: similarity threshold (a token joins when its similarity exceeds it; > 1 merges nothing).
+        tau: cosine threshold in [-1, 1] (a token joins when its similarity exceeds it; > 1 merges nothing).
         omega: look-back window in group members.
         rule: ``"max"`` (max over the window) or ``"mean"`` (cosine to the window mean).
     """
@@ -67,8 +67,8 @@ class AffinityPooling:
     rule: str = "max"
 
     def __post_init__(self) -> None:
-        if self.omega < 1:
-            raise ConfigError(f"argument 'omega' must be >= 1, got {self.omega}")
+        check_tau(self.tau)
+        check_window(self.omega)
         if self.rule not in RULES:
             raise ConfigError(f"argument 'rule' must be one of {RULES}, got {self.rule!r}")
 

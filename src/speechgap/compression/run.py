@@ -9,6 +9,7 @@ on the same samples in the same process, alternating the two so that drift hits 
 
 from __future__ import annotations
 
+import numbers
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from speechgap.compression.flops import DecoderShape, prefill_flops
 from speechgap.compression.plan import MergePlan
 from speechgap.compression.shorten import PrefillState, ShorteningEngine
 from speechgap.data.types import PairedSample
+from speechgap.errors import ConfigError
 from speechgap.io import JsonlAppender
 from speechgap.models.base import OptionScores, SpeechLLM
 
@@ -236,7 +238,14 @@ def measure_speed(
     adapter: SpeechLLM, plan: MergePlan, samples: Sequence[PairedSample], repeats: int = 3
 ) -> SpeedSummary:
     """Time-to-first-token and peak memory of the merged plan against the empty plan (the unmodified
-    model through the same engine: tested equal to ``model.generate``), alternating per repeat."""
+    model through the same engine: tested equal to ``model.generate``), alternating per repeat.
+
+    ``repeats``: timed prefills per sample and engine (the median counts), an integer >= 1.
+    """
+    if isinstance(repeats, bool) or not isinstance(repeats, numbers.Integral):
+        raise ConfigError(f"argument 'repeats' must be an integer, got {repeats!r}")
+    if repeats < 1:
+        raise ConfigError(f"argument 'repeats' must be >= 1, got {repeats}")
     engines = {"baseline": ShorteningEngine(adapter, MergePlan()), "merged": ShorteningEngine(adapter, plan)}
     device = adapter.device
     times: dict[str, list[float]] = {"baseline": [], "merged": []}
@@ -246,7 +255,7 @@ def measure_speed(
         engines["baseline"].prefill(sample, "speech")  # warm-up, not counted
         per_times: dict[str, list[float]] = {"baseline": [], "merged": []}
         per_peaks: dict[str, list[int | None]] = {"baseline": [], "merged": []}
-        for _ in range(max(1, repeats)):
+        for _ in range(repeats):
             for name, engine in engines.items():
 
                 def first_token(
@@ -269,7 +278,7 @@ def measure_speed(
     base_peak, merged_peak = peak_sum["baseline"], peak_sum["merged"]
     return SpeedSummary(
         samples=len(samples),
-        repeats=max(1, repeats),
+        repeats=repeats,
         ttft_baseline_s=sum(times["baseline"]),
         ttft_merged_s=sum(times["merged"]),
         ttft_ratio=sum(times["merged"]) / max(sum(times["baseline"]), 1e-12),

@@ -4,7 +4,7 @@ from speechgap.data.types import SAMPLE_RATE, PairedDataset, PairedSample, WordT
 
 __all__ = ["SAMPLE_RATE", "PairedDataset", "PairedSample", "WordTime"]
 
-from speechgap.data.audio import SILENCE_PEAK, load_audio, write_wav  # noqa: E402
+from speechgap.data.audio import MAX_PEAK, SILENCE_PEAK, load_audio, write_wav  # noqa: E402
 from speechgap.data.load import DataSpec, load_pairs, parse_data_spec  # noqa: E402
 from speechgap.data.manifest import (  # noqa: E402
     ManifestRecord,
@@ -14,6 +14,7 @@ from speechgap.data.manifest import (  # noqa: E402
 )
 
 __all__ += [
+    "MAX_PEAK",
     "SILENCE_PEAK",
     "DataSpec",
     "ManifestRecord",

@@ -2,16 +2,22 @@
 
 Whatever the source (a file, raw bytes, an ``(array, rate)`` pair, a ``datasets`` audio dict or the decoder
 object ``datasets`` 4.x/5.x hands out), the result is the same: a float32 mono waveform of shape
-``(n_samples,)`` at 16 kHz, with values in [-1, 1] for integer PCM input.
+``(n_samples,)`` at 16 kHz, with values in [-1, 1] (up to :data:`MAX_PEAK` for float input).
 
 Rules, in order:
 
 1. Decode. Files and bytes go through libsndfile (``soundfile``): WAV, FLAC, OGG/Vorbis/Opus, and MP3 with
    libsndfile >= 1.1. Integer PCM is scaled to [-1, 1) (int16 / 32768, int32 / 2**31, uint8 centred at 128).
-2. Reject empty audio and audio holding NaN or infinite samples.
-3. Downmix: multichannel audio becomes the mean of its channels.
-4. Reject silence: a peak absolute amplitude below :data:`SILENCE_PEAK` (1e-4, i.e. -80 dBFS).
-5. Resample to 16 kHz with soxr (quality ``"HQ"``), never by dropping or repeating samples.
+2. Downmix: multichannel audio becomes the mean of its channels.
+3. Reject empty audio and audio holding NaN or infinite samples (in any channel).
+4. Reject audio louder than full scale: float audio (a float WAV, an array) whose peak absolute amplitude
+   exceeds :data:`MAX_PEAK` (1.5, i.e. +3.5 dBFS) is **refused, not clipped**. Full scale is 1.0; the
+   tolerance leaves room for the overshoot of lossy codecs and resamplers on loud recordings, while audio
+   on another scale (integer PCM stored as float, peaks in the hundreds or thousands) would reach the
+   model far outside anything it was trained on. Clipping it would hide the mistake; rescale the audio to
+   [-1, 1] instead.
+5. Reject silence: a peak absolute amplitude below :data:`SILENCE_PEAK` (1e-4, i.e. -80 dBFS).
+6. Resample to 16 kHz with soxr (quality ``"HQ"``), never by dropping or repeating samples.
 
 Every error is a :class:`~speechgap.errors.DataError` that names the file, or the ``where`` label the caller
 gave (e.g. ``"voicebench/mmsu row 17, column 'audio'"``).
@@ -33,6 +39,9 @@ from speechgap.io import atomic_write_bytes
 
 SILENCE_PEAK = 1e-4
 """Peak absolute amplitude (full scale = 1.0) below which a clip counts as silent: -80 dBFS."""
+
+MAX_PEAK = 1.5
+"""Peak absolute amplitude (full scale = 1.0) above which audio is refused: +3.5 dBFS (module rule 4)."""
 
 RESAMPLE_QUALITY = "HQ"
 """soxr quality preset used for every sample-rate conversion."""
@@ -58,7 +67,8 @@ def load_audio(source: Any, sample_rate: int | None = None, *, where: str | None
         float32 array of shape ``(n_samples,)`` at :data:`~speechgap.data.types.SAMPLE_RATE` Hz.
 
     Raises:
-        DataError: missing or undecodable file, empty, NaN/inf or silent audio, or an unknown source type.
+        DataError: missing or undecodable file, empty, NaN/inf, louder than :data:`MAX_PEAK` or silent audio,
+            or an unknown source type.
 
     A 2-D array is read as ``(samples, channels)`` or ``(channels, samples)``: its shorter axis is taken as
     the channel axis.
@@ -88,8 +98,24 @@ def normalize_audio(samples: np.ndarray, sample_rate: int, *, where: str = "audi
         raise DataError("audio is empty (0 samples)", path=where)
     if not np.all(np.isfinite(audio)):
         bad = int(np.count_nonzero(~np.isfinite(audio)))
-        raise DataError(f"audio holds {bad} NaN or infinite samples", path=where)
+        raise DataError(
+            f"audio holds {bad} NaN or infinite samples (a broken float file?); they would make every hidden "
+            "state NaN",
+            path=where,
+        )
     peak = float(np.max(np.abs(audio)))
+    if peak > MAX_PEAK:
+        hint = (
+            " (it looks like 16-bit integer PCM stored as float: divide it by 32768)"
+            if 100.0 < peak <= 32768.0 * 1.001
+            else ""
+        )
+        raise DataError(
+            f"audio is louder than full scale: peak amplitude {peak:.4g} exceeds {MAX_PEAK:g} (full scale is "
+            f"1.0, with room for codec overshoot); refused rather than clipped. Rescale the audio to [-1, 1]"
+            + hint,
+            path=where,
+        )
     if peak < SILENCE_PEAK:
         raise DataError(
             f"audio is silent: peak amplitude {peak:.2e} is below the threshold {SILENCE_PEAK:g} (-80 dBFS)",

@@ -9,7 +9,7 @@ id         string (required)       unique in the file (an integer is accepted an
 text       string (required)       the question as text, exactly what a text-input run is given
 audio      string (required)       path of the audio file, relative to the manifest's folder (or absolute)
 answer     string or null          reference answer: option letter for multiple choice, else the text
-choices    list of strings or null option texts in letter order
+choices    list of strings or null 2 to 26 non-empty option texts in letter order
 subset     string or null          subset / subject / category
 speaker    string or null          speaker or voice id
 word_times list or null            ``[[word, start_s, end_s], ...]`` with 0 <= start_s <= end_s (seconds)
@@ -17,7 +17,11 @@ meta       object                  anything else; unknown top-level fields are f
 ========== ======================= =========================================================================
 
 :func:`read_manifest` checks every line up front (JSON, fields and types, duplicate ids, audio files exist)
-and decodes audio only when a sample is accessed. :func:`write_manifest_record` and :func:`write_manifest`
+and decodes audio only when a sample is accessed. Text fields (id, text, audio, answer, choices, subset,
+speaker, the words of word_times) may not hold lone surrogates or control characters other than tab, line
+feed and carriage return (:mod:`speechgap.data.text`); ``meta`` may hold anything but lone surrogates. With
+``choices``, ``answer`` must name one of them: a letter (``"B"``, ``"(b)"``) or a 0-based index
+(``"1"``), as multiple-choice scoring reads it. :func:`write_manifest_record` and :func:`write_manifest`
 write the same schema, so other parts of speechgap (TTS synthesis) produce manifests this module reads.
 """
 
@@ -30,12 +34,15 @@ from pathlib import Path
 from typing import Any
 
 from speechgap.data.audio import load_audio
+from speechgap.data.text import check_nested_text, check_text
 from speechgap.data.types import PairedDataset, PairedSample, WordTime
 from speechgap.errors import DataError
 from speechgap.io import JsonlAppender, atomic_write_text, dumps_record, read_jsonl
 
 REQUIRED_FIELDS = ("id", "text", "audio")
 OPTIONAL_FIELDS = ("answer", "choices", "subset", "speaker", "word_times", "meta")
+MAX_CHOICES = 26
+"""Options are lettered A-Z."""
 
 
 @dataclass
@@ -83,21 +90,41 @@ def _validate(obj: Any, *, path: str | Path | None, line: int | None) -> Manifes
     for name, value in (("id", record_id), ("text", obj["text"]), ("audio", obj["audio"])):
         if not isinstance(value, str) or not value.strip():
             raise DataError(f"must be a non-empty string, got {value!r}", path=path, line=line, field=name)
+        check_text(value, path=path, line=line, field=name)
     for name in ("answer", "subset", "speaker"):
         value = obj.get(name)
         if value is not None and not isinstance(value, str):
             raise DataError(
                 f"must be a string or null, got {type(value).__name__}", path=path, line=line, field=name
             )
+        if value is not None:
+            check_text(value, path=path, line=line, field=name)
     choices = obj.get("choices")
     if choices is not None and (
-        not isinstance(choices, list) or not all(isinstance(c, str) for c in choices)
+        not isinstance(choices, list)
+        or not 2 <= len(choices) <= MAX_CHOICES
+        or not all(isinstance(c, str) and c.strip() for c in choices)
     ):
-        raise DataError("must be a list of strings or null", path=path, line=line, field="choices")
+        raise DataError(
+            f"must be a list of 2 to {MAX_CHOICES} non-empty strings or null, got {choices!r}",
+            path=path,
+            line=line,
+            field="choices",
+        )
+    for index, choice in enumerate(choices or []):
+        check_text(choice, path=path, line=line, field=f"choices[{index}]")
+    if choices is not None and obj.get("answer") is not None:
+        problem = _answer_problem(obj["answer"], len(choices))
+        if problem is not None:
+            raise DataError(problem, path=path, line=line, field="answer")
     meta = obj.get("meta") or {}
     if not isinstance(meta, dict):
         raise DataError("must be a JSON object", path=path, line=line, field="meta")
     extra = {k: v for k, v in obj.items() if k not in REQUIRED_FIELDS + OPTIONAL_FIELDS}
+    check_nested_text(meta, path=path, line=line, field="meta")
+    for key, value in extra.items():
+        check_nested_text(key, path=path, line=line, field=key)
+        check_nested_text(value, path=path, line=line, field=key)
     return ManifestRecord(
         id=record_id,
         text=obj["text"],
@@ -108,6 +135,24 @@ def _validate(obj: Any, *, path: str | Path | None, line: int | None) -> Manifes
         speaker=obj.get("speaker"),
         word_times=_validate_word_times(obj.get("word_times"), path=path, line=line),
         meta={**meta, **extra},
+    )
+
+
+def _answer_problem(answer: str, n_choices: int) -> str | None:
+    """Why ``answer`` names none of ``n_choices`` options, read as multiple-choice scoring reads it (a letter,
+    optionally in parentheses, any case; or a 0-based index), or None when it names one."""
+    stripped = answer.strip()
+    if stripped.isdigit():
+        if int(stripped) < n_choices:
+            return None
+        return f"answer index {stripped} is outside 0..{n_choices - 1} (the item has {n_choices} choices)"
+    letter = stripped.strip("()").upper()
+    last = chr(ord("A") + n_choices - 1)
+    if len(letter) == 1 and "A" <= letter <= last:
+        return None
+    return (
+        f"answer {answer!r} is not one of the option letters A-{last} (the item has {n_choices} choices); "
+        "give the letter of the correct option"
     )
 
 
@@ -134,6 +179,7 @@ def _validate_word_times(value: Any, *, path: str | Path | None, line: int | Non
                 line=line,
                 field=where,
             )
+        check_text(word, path=path, line=line, field=where)
         if start < 0 or start > end:
             raise DataError(
                 f"needs 0 <= start_s <= end_s, got start {start} and end {end}",

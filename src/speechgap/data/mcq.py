@@ -64,15 +64,19 @@ def parse_choices(text: str, *, min_choices: int = 2) -> tuple[str, list[str]] |
     return text[: best[0][0]].strip(), choices
 
 
-def answer_letter(reference: object, choices: list[str] | None = None) -> str | None:
-    """The option letter a reference stands for, or None when it cannot be read.
+def answer_letter(
+    reference: object, choices: list[str] | None = None, *, n_choices: int | None = None
+) -> str | None:
+    """The option letter a reference stands for, or None when it cannot be read or is out of range.
 
     Args:
         reference: a letter (``"B"``, ``"b"``, ``"(B)"``, ``"B."``, ``"Option B"``), a 0-based index
             (``1`` -> ``"B"``) or, when ``choices`` is given, the text of one option.
         choices: the option texts, to check the letter is in range and to match option texts.
+        n_choices: the number of options when ``choices`` is not known (e.g. they could not be parsed);
+            default: ``len(choices)``, else all of :data:`LETTERS`.
     """
-    count = len(choices) if choices else len(LETTERS)
+    count = len(choices) if choices else (n_choices or len(LETTERS))
     if isinstance(reference, bool):
         return None
     if isinstance(reference, int):

@@ -28,6 +28,7 @@ import numpy as np
 
 from speechgap.data.audio import load_audio
 from speechgap.data.mcq import LETTERS, parse_choices
+from speechgap.data.text import check_text
 from speechgap.data.types import PairedDataset, PairedSample
 from speechgap.errors import DataError
 
@@ -247,12 +248,21 @@ def _row_to_sample(row: dict[str, Any], where: str) -> PairedSample:
     text = row["question_text"]
     if not isinstance(text, str) or not text.strip():
         raise DataError(f"must be a non-empty string, got {text!r}", path=where, field="question_text")
+    check_text(text, path=where, field="question_text", controls="nul")
+    for name in ("id", "subject", "voice_id"):
+        check_text(str(row[name]), path=where, field=name, controls="nul")
     answer = row["answer"]
     if isinstance(answer, str) and answer.strip().isdigit():
         answer = int(answer.strip())
     if not isinstance(answer, (int, np.integer)) or isinstance(answer, bool) or not 0 <= answer <= 3:
         raise DataError(f"must be an option index 0-3, got {answer!r}", path=where, field="answer")
     parsed = parse_choices(text)
+    if parsed is not None and answer >= len(parsed[1]):
+        raise DataError(
+            f"option index {answer} is outside the {len(parsed[1])} options found in 'question_text'",
+            path=where,
+            field="answer",
+        )
     meta = {
         "subject": row["subject"],
         "answer_index": int(answer),

@@ -41,6 +41,7 @@ import numpy as np
 
 from speechgap.data.audio import load_audio
 from speechgap.data.mcq import answer_letter, parse_choices
+from speechgap.data.text import check_text
 from speechgap.data.types import PairedDataset, PairedSample
 from speechgap.errors import DataError
 
@@ -70,6 +71,9 @@ SUBSETS: dict[str, tuple[str, ...]] = {
 
 MCQ_SUBSETS = frozenset({"mmsu", "openbookqa"})
 """Subsets whose prompt carries options A-D and whose reference is the answer letter."""
+
+MCQ_OPTIONS = 4
+"""Options of a multiple-choice question (A-D): the answer range when the options cannot be parsed."""
 
 AUDIO_COLUMN = "audio"
 TEXT_COLUMN = "prompt"
@@ -352,9 +356,13 @@ def _row_to_sample(row: dict[str, Any], index: int, subset: str, split: str, whe
         raise DataError(
             f"'{TEXT_COLUMN}' must be a non-empty string, got {text!r}", path=where, field=TEXT_COLUMN
         )
+    check_text(text, path=where, field=TEXT_COLUMN, controls="nul")
     raw_id = row.get("id")
     sample_id = str(raw_id) if raw_id is not None and str(raw_id) != "" else str(index)
+    check_text(sample_id, path=where, field="id", controls="nul")
     reference = row.get("reference")
+    if isinstance(reference, str):
+        check_text(reference, path=where, field="reference", controls="nul")
     meta = {"split": split}
     meta.update({k: _plain(v) for k, v in row.items() if k not in (TEXT_COLUMN, "id")})
     answer: str | None = None
@@ -363,11 +371,11 @@ def _row_to_sample(row: dict[str, Any], index: int, subset: str, split: str, whe
         parsed = parse_choices(text)
         choices = parsed[1] if parsed else None
         meta["choices_parsed"] = parsed is not None
-        answer = answer_letter(reference, choices)
+        answer = answer_letter(reference, choices, n_choices=MCQ_OPTIONS)
         if answer is None:
             raise DataError(
                 f"multiple-choice reference {reference!r} is not an option letter"
-                + (f" of {len(choices)} options" if choices else ""),
+                + (f" of {len(choices)} options" if choices else " A-D (the options could not be parsed)"),
                 path=where,
                 field="reference",
             )

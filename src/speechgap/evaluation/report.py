@@ -11,7 +11,6 @@ re-score or a rerun after an unreachable judge never asks twice.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,11 @@ from speechgap.io import (
     atomic_write_json,
     atomic_write_text,
     dumps_record,
+    read_json,
     read_jsonl,
 )
 from speechgap.provenance import provenance
-from speechgap.scoring import Judge, score_response, voicebench_mcq_accuracy
+from speechgap.scoring import Judge, JudgeError, score_response, voicebench_mcq_accuracy
 
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
@@ -132,7 +132,15 @@ def score_run(
             if mode == "judge" and judge is not None:
                 key = _judge_key(record, judge)
                 if key not in cache:
-                    fields = score_record(record, judge=judge)
+                    try:
+                        fields = score_record(record, judge=judge)
+                    except JudgeError as err:
+                        # not cached: a rerun asks again for this sample only
+                        raise JudgeError(
+                            f"judging sample {record['id']!r} ({record['modality']}, "
+                            f"{record.get('model_role', LSLM)}) failed: {err}. Verdicts so far are kept "
+                            f"in {out_dir / JUDGE_CACHE}; rerun to continue"
+                        ) from err
                     cache[key] = {"key": key, "fields": fields}
                     judge_sink.write(cache[key])
                 record.update(cache[key]["fields"])
@@ -181,7 +189,7 @@ def _read_run_record(out_dir: Path) -> dict[str, Any]:
     path = out_dir / "run.json"
     if not path.exists():
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json(path, what="run record")
 
 
 def _subset_name(record: dict[str, Any]) -> str:

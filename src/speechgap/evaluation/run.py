@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,10 +25,19 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from speechgap.data.types import PairedDataset, PairedSample
-from speechgap.errors import ConfigError
+from speechgap.data.types import PairedDataset, PairedSample, sample_hash
+from speechgap.errors import ConfigError, DataError
 from speechgap.evaluation.result import EvalResult
-from speechgap.io import JsonlAppender, JsonObject, atomic_write_json, dumps_record
+from speechgap.io import (
+    JsonlAppender,
+    JsonObject,
+    ResumeWarning,
+    RunLock,
+    atomic_write_json,
+    dumps_record,
+    prepare_out_dir,
+    read_json,
+)
 from speechgap.provenance import provenance
 from speechgap.scoring import SCORING_MODES, scoring_mode
 
@@ -35,6 +45,8 @@ RESULTS = "results.jsonl"
 RUN_RECORD = "run.json"
 ANSWER_MODES = ("generate", "loglik")
 MCQ_PROTOCOLS = ("speechgap", "speechmmlu", "voicebench")
+MAX_OPTIONS = 26
+"""loglik scores the option letters A-Z."""
 LSLM = "lslm"
 BASE = "base"
 
@@ -79,18 +91,25 @@ class EvalSettings:
     limit: int | None = None
 
     def __post_init__(self) -> None:
+        """Check every setting, so that a bad one fails before a model is loaded or run."""
+        if isinstance(self.modalities, str):
+            self.modalities = tuple(part.strip() for part in self.modalities.split(",") if part.strip())
         self.modalities = tuple(self.modalities)
         bad = [m for m in self.modalities if m not in ("speech", "text")]
         if bad or not self.modalities:
             raise ConfigError(f"argument 'modalities' takes speech, text or both, got {bad or 'nothing'}")
+        repeated = sorted({m for m in self.modalities if self.modalities.count(m) > 1})
+        if repeated:
+            raise ConfigError(f"argument 'modalities' names {repeated[0]!r} twice; give each run once")
         if self.answer_mode not in ANSWER_MODES:
             raise ConfigError(
                 f"argument 'answer_mode' must be one of {ANSWER_MODES}, got {self.answer_mode!r}"
             )
-        if self.max_new_tokens < 1:
-            raise ConfigError(f"argument 'max_new_tokens' must be >= 1, got {self.max_new_tokens}")
-        if self.batch_size < 1:
-            raise ConfigError(f"argument 'batch_size' must be >= 1, got {self.batch_size}")
+        _check_int("max_new_tokens", self.max_new_tokens, minimum=1)
+        _check_int("batch_size", self.batch_size, minimum=1)
+        _check_int("seed", self.seed, minimum=0)
+        if self.limit is not None:
+            _check_int("limit", self.limit, minimum=1)
         if self.scoring_mode is not None and self.scoring_mode not in SCORING_MODES:
             raise ConfigError(
                 f"argument 'scoring_mode' must be one of {SCORING_MODES}, got {self.scoring_mode!r}"
@@ -99,8 +118,13 @@ class EvalSettings:
             raise ConfigError(
                 f"argument 'mcq_protocol' must be one of {MCQ_PROTOCOLS}, got {self.mcq_protocol!r}"
             )
-        if self.limit is not None and self.limit < 1:
-            raise ConfigError(f"argument 'limit' must be >= 1, got {self.limit}")
+
+
+def _check_int(name: str, value: Any, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ConfigError(f"argument {name!r} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"argument {name!r} must be >= {minimum}, got {value}")
 
 
 def sample_scoring_mode(sample: PairedSample, forced: str | None = None) -> str:
@@ -139,13 +163,23 @@ def _record_key(record: dict[str, Any]) -> tuple[str, str, str]:
     return (record["id"], record["modality"], record.get("model_role", LSLM))
 
 
+def _start_fresh(out_dir: Path) -> str:
+    return f"give a new argument 'out_dir', or delete {out_dir} to start this run afresh"
+
+
 def _check_run_record(out_dir: Path, record: dict[str, Any]) -> None:
     """A resumed run must be the same run: same model, data and settings, or results would mix."""
     path = out_dir / RUN_RECORD
     if not path.exists():
+        if (out_dir / RESULTS).exists():
+            raise DataError(
+                f"{RESULTS} is here but {RUN_RECORD} is missing, so nothing tells which run wrote it; "
+                + _start_fresh(out_dir),
+                path=path,
+            )
         atomic_write_json(path, record)
         return
-    earlier = json.loads(path.read_text(encoding="utf-8"))
+    earlier = _read_run_record(path)
     record = json.loads(dumps_record(record))  # tuples become lists, as on disk
     for key in ("model", "base_model", "data", "settings"):
         if earlier.get(key) != record.get(key):
@@ -155,8 +189,73 @@ def _check_run_record(out_dir: Path, record: dict[str, Any]) -> None:
             )
 
 
+def _read_run_record(path: Path) -> JsonObject:
+    try:
+        return read_json(path, what="run record")
+    except DataError as err:
+        raise DataError(
+            f"{err} (the record of the run in this folder is damaged); " + _start_fresh(path.parent)
+        ) from None
+
+
+def _note_in_run_record(out_dir: Path, notes: list[str]) -> None:
+    """Keep the warnings of a resumed run in ``run.json`` (``warnings``), next to what they are about."""
+    path = out_dir / RUN_RECORD
+    record = _read_run_record(path)
+    record["warnings"] = [*record.get("warnings", []), *notes]
+    atomic_write_json(path, record)
+
+
+def _check_fingerprints(
+    results: Path, data: PairedDataset, sink: JsonlAppender
+) -> tuple[dict[str, str], int]:
+    """The done records must come from this data: every id in it, every stored ``sample_hash`` equal to
+    the sample's hash now (re-hashing the done samples: decodes their audio once).
+
+    Returns:
+        ``{id: hash}`` of the done samples that were checked, and the number of done samples whose
+        records hold no hash (written before fingerprints existed; they cannot be checked).
+
+    Raises:
+        ConfigError: a done sample that the data no longer has, or whose content changed.
+    """
+    stored: dict[str, set[str]] = {}
+    for key in sink.done_keys:
+        hashes = stored.setdefault(key[0], set())
+        if sink.remembered(key) is not None:
+            hashes.add(sink.remembered(key))
+    position = {sample_id: i for i, sample_id in enumerate(data.ids)}
+    gone = sorted(sample_id for sample_id in stored if sample_id not in position)
+    if gone:
+        raise ConfigError(
+            f"{results} holds {len(gone)} sample(s) that this data does not have (such as {gone[0]!r}): the "
+            f"folder was made from other data; " + _start_fresh(results.parent)
+        )
+    checked: dict[str, str] = {}
+    unchecked = 0
+    for sample_id, hashes in sorted(stored.items(), key=lambda item: position[item[0]]):
+        if not hashes:
+            unchecked += 1
+            continue
+        now = sample_hash(data[position[sample_id]])
+        if hashes != {now}:
+            raise ConfigError(
+                f"sample {sample_id!r} changed since {results} was written (content hash "
+                f"{sorted(hashes)[0]}, now {now}): its text, answer, choices, audio or other fields differ, "
+                f"so its records would mix two datasets; " + _start_fresh(results.parent)
+            )
+        checked[sample_id] = now
+    return checked, unchecked
+
+
 def _option_letters(sample: PairedSample) -> list[str]:
     n = len(sample.choices) if sample.choices else 4
+    if n > MAX_OPTIONS:
+        raise DataError(
+            f"sample {sample.id!r} has {n} options; answer mode loglik scores the letters A-Z, so at most "
+            f"{MAX_OPTIONS}",
+            field="choices",
+        )
     return [chr(ord("A") + k) for k in range(n)]
 
 
@@ -190,7 +289,9 @@ def evaluate(
     Args:
         model: the speech LLM adapter (:func:`speechgap.load_model`).
         data: the paired dataset (:func:`speechgap.load_pairs`).
-        out_dir: results folder; an existing one is resumed if it holds the same run.
+        out_dir: results folder; an existing one is resumed if it holds the same run (same model, data
+            record and settings, and every finished sample unchanged: each record keeps the sample's
+            content hash, ``sample_hash``). One run at a time: a second run into the folder is refused.
         settings: :class:`EvalSettings`.
         base_model: the base text LLM the speech LLM was built from, run on the text modality, for the
             split of the gap into fine-tuning erosion and alignment loss (paper 1).
@@ -198,65 +299,101 @@ def evaluate(
 
     Returns:
         :class:`~speechgap.evaluation.result.EvalResult` of the folder, with the counts of this call.
+
+    Raises:
+        ConfigError: a bad setting; ``out_dir`` is a file, not writable, in use by another run, or holds
+            another run or records of other data (the message names the sample that changed).
+        DataError: a damaged ``run.json`` or ``results.jsonl``; a sample with more than 26 options in
+            ``loglik`` mode.
+
+    A resume that drops duplicate records (left by two runs at once, before runs took the folder's lock)
+    or finds records without a sample hash warns (:class:`~speechgap.io.ResumeWarning`) and notes it in
+    ``run.json`` under ``warnings``.
     """
     from tqdm.auto import tqdm
 
     from speechgap.evaluation.report import score_record, score_run
 
-    settings = settings or EvalSettings()
+    settings = EvalSettings() if settings is None else settings
+    if not isinstance(settings, EvalSettings):
+        raise ConfigError(f"argument 'settings' must be an EvalSettings, got {type(settings).__name__}")
     data = data.limit(settings.limit)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    run_record = provenance(
-        model=model.describe(),
-        data=data.describe(),
-        settings={**asdict(settings), "generation": model.generation_settings(settings.max_new_tokens)},
-    )
-    run_record["base_model"] = base_model.describe() if base_model is not None else None
-    _check_run_record(out_dir, run_record)
+    if len(data) == 0:
+        raise ConfigError("argument 'data' holds no samples")
+    out_dir = prepare_out_dir(out_dir)
+    with RunLock(out_dir, command="eval"):
+        run_record = provenance(
+            model=model.describe(),
+            data=data.describe(),
+            settings={**asdict(settings), "generation": model.generation_settings(settings.max_new_tokens)},
+        )
+        run_record["base_model"] = base_model.describe() if base_model is not None else None
+        _check_run_record(out_dir, run_record)
 
-    modes: dict[str, str] = {}  # decided per sample when it is loaded (audio decoding is lazy)
-    jobs: list[tuple[str, AnswersQuestions, str]] = [(LSLM, model, m) for m in settings.modalities]
-    if base_model is not None:
-        jobs.append((BASE, base_model, "text"))
+        modes: dict[str, str] = {}  # decided per sample when it is loaded (audio decoding is lazy)
+        jobs: list[tuple[str, AnswersQuestions, str]] = [(LSLM, model, m) for m in settings.modalities]
+        if base_model is not None:
+            jobs.append((BASE, base_model, "text"))
 
-    written = skipped = 0
-    with JsonlAppender(out_dir / RESULTS, key=_record_key) as sink:
-        pending = {
-            (role, modality): [i for i, sid in enumerate(data.ids) if not sink.done((sid, modality, role))]
-            for role, _, modality in jobs
-        }
-        skipped = len(data) * len(jobs) - sum(len(v) for v in pending.values())
-        total = sum(len(v) for v in pending.values())
-        bar = tqdm(total=total, desc="eval", unit="answer", disable=not progress, file=sys.stderr)
-        try:
-            for role, runner, modality in jobs:
-                samples = (data[i] for i in pending[(role, modality)])
-                for batch in _batches_lazy(samples, settings.batch_size):
-                    for sample in batch:
-                        modes[sample.id] = sample_scoring_mode(sample, settings.scoring_mode)
-                    answers = _answer_batch(runner, batch, modality, modes, settings)
-                    for sample, answer in zip(batch, answers, strict=True):
-                        record = {
-                            "id": sample.id,
-                            "modality": modality,
-                            "model_role": role,
-                            "prompt": runner.render_prompt(modality, sample.text),
-                            **answer,
-                            "reference": reference_fields(sample, modes[sample.id]),
-                            "answer_mode": settings.answer_mode,
-                            "generation": runner.generation_settings(settings.max_new_tokens),
-                        }
-                        record.update(
-                            score_record(record, mcq_protocol=settings.mcq_protocol, seed=settings.seed)
-                        )
-                        sink.write(record)
-                        written += 1
-                        bar.update(1)
-        finally:
-            bar.close()
-    # one scoring pass over all records, so that resumed runs and the compat protocol score consistently
-    result = score_run(out_dir)
+        written = skipped = 0
+        notes: list[str] = []
+        results = out_dir / RESULTS
+        with JsonlAppender(results, key=_record_key, remember=lambda r: r.get("sample_hash")) as sink:
+            if sink.duplicates:
+                notes.append(
+                    f"{results}: dropped {sink.duplicates} duplicate record(s) (two runs wrote into this "
+                    "folder at once); the first record of each sample and modality is kept"
+                )
+            hashes, unchecked = _check_fingerprints(results, data, sink)
+            if unchecked:
+                notes.append(
+                    f"{results}: {unchecked} finished sample(s) were written before sample fingerprints "
+                    "existed; they cannot be checked against this data"
+                )
+            for note in notes:
+                warnings.warn(note, ResumeWarning, stacklevel=2)
+            if notes:
+                _note_in_run_record(out_dir, notes)
+            pending = {
+                (role, modality): [
+                    i for i, sid in enumerate(data.ids) if not sink.done((sid, modality, role))
+                ]
+                for role, _, modality in jobs
+            }
+            skipped = len(data) * len(jobs) - sum(len(v) for v in pending.values())
+            total = sum(len(v) for v in pending.values())
+            bar = tqdm(total=total, desc="eval", unit="answer", disable=not progress, file=sys.stderr)
+            try:
+                for role, runner, modality in jobs:
+                    samples = (data[i] for i in pending[(role, modality)])
+                    for batch in _batches_lazy(samples, settings.batch_size):
+                        for sample in batch:
+                            modes[sample.id] = sample_scoring_mode(sample, settings.scoring_mode)
+                            if sample.id not in hashes:
+                                hashes[sample.id] = sample_hash(sample)
+                        answers = _answer_batch(runner, batch, modality, modes, settings)
+                        for sample, answer in zip(batch, answers, strict=True):
+                            record = {
+                                "id": sample.id,
+                                "modality": modality,
+                                "model_role": role,
+                                "sample_hash": hashes[sample.id],
+                                "prompt": runner.render_prompt(modality, sample.text),
+                                **answer,
+                                "reference": reference_fields(sample, modes[sample.id]),
+                                "answer_mode": settings.answer_mode,
+                                "generation": runner.generation_settings(settings.max_new_tokens),
+                            }
+                            record.update(
+                                score_record(record, mcq_protocol=settings.mcq_protocol, seed=settings.seed)
+                            )
+                            sink.write(record)
+                            written += 1
+                            bar.update(1)
+            finally:
+                bar.close()
+        # one scoring pass over all records, so that resumed runs and the compat protocol score consistently
+        result = score_run(out_dir)
     result.written, result.skipped = written, skipped
     return result
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,6 +175,9 @@ class CalibrationStats:
         missing = {"speech_mean", "speech_std", "text_mean", "text_std"} - set(arrays)
         if missing:
             raise DataError(f"missing tensors {sorted(missing)}", path=path)
+        for name in ("speech_mean", "speech_std", "text_mean", "text_std"):
+            if not np.all(np.isfinite(arrays[name])):
+                raise DataError(f"tensor '{name}' holds NaN or infinite values", path=path)
         meta = json.loads(header[_METADATA_KEY])
         return cls(
             layer=int(meta["layer"]),
@@ -186,6 +191,51 @@ class CalibrationStats:
             data=meta.get("data", {}),
             model=meta.get("model", {}),
         )
+
+
+def check_layer_name(layer: int | str, *, argument: str = "layer") -> int | str:
+    """``layer`` when it can name a layer of some model: ``"input"``, ``"output"`` or an integer >= 0 (as
+    such or as a string of digits); the model's depth bounds it later (:func:`resolve_layer`).
+
+    Raises:
+        ConfigError: naming ``argument``.
+    """
+    if isinstance(layer, str):
+        if layer in ("input", "output") or layer.strip().isdigit():
+            return layer
+    elif isinstance(layer, numbers.Integral) and not isinstance(layer, bool) and layer >= 0:
+        return int(layer)
+    raise ConfigError(f"argument {argument!r} must be input, output or a layer index >= 0, got {layer!r}")
+
+
+def check_eps(eps: float, *, argument: str = "eps") -> float:
+    """``eps`` as a float when it is a usable stabiliser: a finite number >= 0.
+
+    Raises:
+        ConfigError: naming ``argument``.
+    """
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not math.isfinite(eps) or not eps >= 0:
+        raise ConfigError(f"argument {argument!r} must be a finite number >= 0, got {eps!r}")
+    return float(eps)
+
+
+def check_fraction(fraction: float, *, argument: str = "fraction") -> float:
+    """``fraction`` as a float when it can split a dataset in two: a number strictly between 0 and 1.
+
+    Raises:
+        ConfigError: naming ``argument``.
+    """
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, numbers.Real)
+        or not math.isfinite(fraction)
+        or not 0.0 < fraction < 1.0
+    ):
+        raise ConfigError(
+            f"argument {argument!r} must be in (0, 1), got {fraction!r} (the share of the data drawn as the "
+            "calibration split)"
+        )
+    return float(fraction)
 
 
 def resolve_layer(layer: int | str, num_layers: int, *, argument: str = "layer") -> int:
@@ -305,11 +355,16 @@ class StatisticalCalibration(Intervention):
             raise ConfigError(
                 f"argument 'positions' must be one of {CALIBRATION_POSITIONS}, got {positions!r}"
             )
-        if not eps >= 0:
-            raise ConfigError(f"argument 'eps' must be >= 0, got {eps}")
+        eps = check_eps(eps)
+        if eps == 0 and np.any(np.asarray(stats.speech_std) == 0):
+            dims = np.flatnonzero(np.asarray(stats.speech_std) == 0)
+            raise ConfigError(
+                f"argument 'eps' must be > 0 for these statistics: the speech standard deviation is 0 in "
+                f"{dims.size} dimension(s) (first: {dims[:5].tolist()}), where eps 0 would divide 0 by 0"
+            )
         self.stats = stats
         self.positions = positions
-        self.eps = float(eps)
+        self.eps = eps
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -368,8 +423,9 @@ def split_for_calibration(
     ``round(fraction * n)`` samples (at least 1, at most ``n - 1``) go to calibration, drawn by
     ``numpy.random.default_rng(seed).permutation(n)``; both parts keep the dataset's order.
     """
-    if not 0.0 < fraction < 1.0:
-        raise ConfigError(f"argument 'fraction' must be in (0, 1), got {fraction}")
+    fraction = check_fraction(fraction)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ConfigError(f"argument 'seed' must be an integer, got {seed!r}")
     n = len(data)
     if n < 2:
         raise ConfigError(

@@ -13,6 +13,7 @@ option labels included: every word of the text input, as the paper says).
 from __future__ import annotations
 
 import dataclasses
+import numbers
 
 from speechgap.data.types import PairedDataset, PairedSample
 from speechgap.errors import ConfigError
@@ -62,8 +63,12 @@ def parse_repeats(repeats: str | list[int] | tuple[int, ...]) -> tuple[int, ...]
             raise ConfigError(
                 f"argument 'repeats' must be comma-separated integers, got {repeats!r}"
             ) from None
-    else:
+    elif isinstance(repeats, (list, tuple)) and all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in repeats
+    ):
         values = [int(v) for v in repeats]
+    else:
+        raise ConfigError(f"argument 'repeats' must be integers >= 1, got {repeats!r}")
     if not values or min(values) < 1:
         raise ConfigError(f"argument 'repeats' must be integers >= 1, got {repeats!r}")
     return tuple(sorted({1, *values}))

@@ -25,6 +25,7 @@ default to layer 0, the input of the first decoder block, which is what the pape
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -144,6 +145,8 @@ def critical_tokens_from_similarity(
     """Critical speech frames from a ``(T_s, T_t)`` speech × text similarity matrix (rules in module doc)."""
     if critical not in CRITICAL_KINDS:
         raise ConfigError(f"argument 'critical' must be one of {CRITICAL_KINDS}, got {critical!r}")
+    if critical == "bottom-k" and not _is_integer(k):
+        raise ConfigError(f"argument 'k' must be an integer (frames kept by bottom-k), got {k!r}")
     if critical == "bottom-k" and k < 1:
         raise ConfigError(f"argument 'k' must be >= 1 for bottom-k, got {k}")
     similarity = np.asarray(similarity, dtype=np.float64)
@@ -184,6 +187,10 @@ def critical_tokens(
     return critical_tokens_from_similarity(cosine_matrix(speech, text), path=path, critical=critical, k=k)
 
 
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 class _AlignedReplacement(Intervention):
     """Shared logic of angle projection and length normalization: critical tokens, then a row formula."""
 
@@ -202,9 +209,13 @@ class _AlignedReplacement(Intervention):
             raise ConfigError(f"argument 'critical' must be one of {CRITICAL_KINDS}, got {critical!r}")
         if path not in PATH_KINDS:
             raise ConfigError(f"argument 'path' must be one of {PATH_KINDS}, got {path!r}")
+        if not _is_integer(k):
+            raise ConfigError(f"argument 'k' must be an integer (frames kept by bottom-k), got {k!r}")
         if critical == "bottom-k" and k < 1:
             raise ConfigError(f"argument 'k' must be >= 1, got {k}")
         for name, layer in (("path_layer", path_layer), ("apply_layer", apply_layer)):
+            if not _is_integer(layer):
+                raise ConfigError(f"argument '{name}' must be an integer (a layer), got {layer!r}")
             if layer < 0:
                 raise ConfigError(f"argument '{name}' must be >= 0, got {layer}")
         self.critical = critical

@@ -14,6 +14,7 @@ Methods are looked up by name in :data:`METHODS` (name -> factory). Other packag
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,13 +33,16 @@ from speechgap.interventions.calibration import (
     CalibrationStats,
     StatisticalCalibration,
     check_disjoint,
+    check_eps,
+    check_fraction,
+    check_layer_name,
     estimate_calibration_stats,
     resolve_layer,
     split_for_calibration,
 )
 from speechgap.interventions.redundancy import DEFAULT_REPEATS, parse_repeats, repeat_words_dataset
 from speechgap.interventions.representation import AngleProjection, LengthNormalization
-from speechgap.io import atomic_write_json, read_json, read_jsonl
+from speechgap.io import RunLock, atomic_write_json, prepare_out_dir, read_json, read_jsonl
 from speechgap.models.base import SpeechLLM
 from speechgap.provenance import provenance
 
@@ -51,20 +55,23 @@ PLANS = "plans.jsonl"
 class InterventionSettings:
     """Every setting of ``speechgap intervene`` besides the evaluation's own (:class:`EvalSettings`).
 
+    Every setting is checked on construction, before any model is loaded (layers against the model's depth
+    once it is known).
+
     Attributes:
         critical: angle/length: ``"bottom-k"`` or ``"all"`` path frames.
-        k: angle/length: frames kept by bottom-k (paper 1: 3).
+        k: angle/length: frames kept by bottom-k (paper 1: 3), >= 1.
         path: angle/length: ``"argmax"`` (paper 1) or ``"dtw"`` (paper 3).
         path_layer: angle/length: layer of the alignment path (default 0, the decoder input).
         apply_layer: angle/length: layer whose speech states are replaced (default 0).
         calibration_layer: calibration: ``"input"`` (0), ``"output"`` (L) or an index.
         calibration_positions: calibration: ``"span"`` (speech positions) or ``"all"``.
         calibration_fraction: calibration: share of the data drawn as the calibration split when no
-            separate calibration data or statistics file is given.
+            separate calibration data or statistics file is given, in (0, 1).
         split_seed: seed of that split.
         calibration_stats: calibration: a statistics file to reuse (its sample ids must not be evaluated).
-        eps: calibration: added to the speech standard deviation.
-        repeats: redundancy: repeat counts (1 is always included: the baseline).
+        eps: calibration: added to the speech standard deviation, a finite number >= 0.
+        repeats: redundancy: repeat counts, integers >= 1 (1 is always included: the baseline).
         baseline_text: also evaluate the text modality in the baseline (to report the gap closed).
     """
 
@@ -83,12 +90,27 @@ class InterventionSettings:
     baseline_text: bool = True
 
     def __post_init__(self) -> None:
+        # the interventions' own constructors hold the rules; building one checks the settings
+        AngleProjection(**{name: getattr(self, name) for name in REPRESENTATION_SETTINGS})
         self.repeats = parse_repeats(self.repeats)
         if self.calibration_positions not in CALIBRATION_POSITIONS:
             raise ConfigError(
-                f"--calibration-positions must be one of {CALIBRATION_POSITIONS}, "
+                f"argument 'calibration_positions' must be one of {', '.join(CALIBRATION_POSITIONS)}, "
                 f"got {self.calibration_positions!r}"
             )
+        check_layer_name(self.calibration_layer, argument="calibration_layer")
+        if self.calibration_fraction is not None:
+            check_fraction(self.calibration_fraction, argument="calibration_fraction")
+        if isinstance(self.split_seed, bool) or not isinstance(self.split_seed, numbers.Integral):
+            raise ConfigError(f"argument 'split_seed' must be an integer, got {self.split_seed!r}")
+        check_eps(self.eps)
+        if self.calibration_stats is not None and not Path(self.calibration_stats).is_file():
+            raise ConfigError(
+                f"argument 'calibration_stats': no such file {str(self.calibration_stats)!r} (a statistics "
+                "file saved by an earlier calibration run, calibration/stats-layer*.safetensors)"
+            )
+        if not isinstance(self.baseline_text, bool):
+            raise ConfigError(f"argument 'baseline_text' must be True or False, got {self.baseline_text!r}")
 
 
 REPRESENTATION_SETTINGS = ("critical", "k", "path", "path_layer", "apply_layer")
@@ -374,18 +396,40 @@ def run_intervention(
             calibration split is drawn from first).
         method: a name in :func:`available_methods` (an intervention-kind method of the registry, or
             ``"redundancy"``).
-        out_dir: output folder; rerun the same command to resume.
+        out_dir: output folder; rerun the same command to resume. Held for the whole run
+            (:class:`speechgap.io.RunLock`: a second run into it is refused).
         settings: :class:`InterventionSettings`.
         eval_settings: how answers are produced and scored (modalities are set here); its ``limit`` caps
             the evaluation samples after any calibration split.
         calibration: a separate calibration split (calibration only); must share no id with ``data``.
         progress: progress bars.
+
+    Raises:
+        ConfigError: an unknown method, an ``out_dir`` that is a file, cannot be created or written, or is in
+            use by another run; settings the model cannot take (a layer beyond its depth).
     """
     settings = settings or InterventionSettings()
     eval_settings = eval_settings or EvalSettings()
-    out_dir = Path(out_dir)
-    if method == REDUNDANCY:
-        return _run_redundancy(adapter, data, out_dir, settings, eval_settings, progress)
+    if method != REDUNDANCY:
+        get_method(method, kind="intervention")
+    out_dir = prepare_out_dir(out_dir)
+    with RunLock(out_dir, command="intervene"):
+        if method == REDUNDANCY:
+            return _run_redundancy(adapter, data, out_dir, settings, eval_settings, progress)
+        return _run_method(adapter, data, method, out_dir, settings, eval_settings, calibration, progress)
+
+
+def _run_method(
+    adapter: SpeechLLM,
+    data: PairedDataset,
+    method: str,
+    out_dir: Path,
+    settings: InterventionSettings,
+    eval_settings: EvalSettings,
+    calibration: PairedDataset | None,
+    progress: bool,
+) -> InterventionResult:
+    """:func:`run_intervention` of a registered method, once ``out_dir`` is held."""
     registered = get_method(method, kind="intervention")
 
     evaluation, baseline_name = data, "baseline"

@@ -12,6 +12,10 @@ Paper 3 (Hsu et al., arXiv 2603.01502) builds a speech-layer × text-layer CKA h
 from per-layer statistics, :class:`CrossLayerCKA` accumulates it over minibatches of rows, and
 :func:`cka_band` reads off the band of text layers each speech layer matches. :func:`mutual_knn` is the
 mutual nearest-neighbour alignment of the platonic-representation work (Huh et al., ICML 2024).
+
+CKA does not change when either representation is scaled, so every layer is centered and rescaled by an
+exact power of two (:mod:`speechgap.metrics._scale`) before its fourth-order statistics are formed: states of
+any finite magnitude give the same CKA as states of order one, bit for bit where neither overflows.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from speechgap.errors import ConfigError
+from speechgap.metrics._scale import peak_exponent, rescaled, unit_rows
 from speechgap.metrics._validation import as_array, as_float_rows
 
 __all__ = [
@@ -112,8 +117,8 @@ def linear_cka(x: Any, y: Any, debiased: bool = False) -> float:
         )
     n = x.shape[0]
     _check_rows(n, debiased, "x")
-    x = x - x.mean(axis=0)
-    y = y - y.mean(axis=0)
+    x = _center_rescaled(x)
+    y = _center_rescaled(y)
     if _use_feature_form(n, 1, x.shape[1], 1, y.shape[1]):
         cross = np.square(x.T @ y).sum()
         self_x = np.square(x.T @ x).sum()
@@ -130,6 +135,23 @@ def linear_cka(x: Any, y: Any, debiased: bool = False) -> float:
     hsic_xx = _hsic(self_x, a @ a, a.sum(), a.sum(), n, debiased)
     hsic_yy = _hsic(self_y, b @ b, b.sum(), b.sum(), n, debiased)
     return float(_ratio(hsic_xy, hsic_xx, hsic_yy, debiased))
+
+
+def _center_rescaled(x: np.ndarray) -> np.ndarray:
+    """Column-centered float64 ``x`` scaled by an exact power of two to a peak below 1 (CKA is unchanged);
+    scaled before the mean too, so that the column sums of huge values cannot overflow."""
+    x, _ = rescaled(x)
+    x = x - x.mean(axis=0)
+    return rescaled(x)[0]
+
+
+def _peak(values: np.ndarray) -> float:
+    """``max|values|`` without a temporary copy of ``values``."""
+    return max(float(values.max()), -float(values.min()))
+
+
+# float64 column sums of rows up to this magnitude (times the row count) cannot overflow
+_SAFE_SUM = 1e300
 
 
 def _as_layers(value: Any, name: str) -> np.ndarray:
@@ -154,10 +176,17 @@ def _as_layers(value: Any, name: str) -> np.ndarray:
 
 
 def _centered(layers: np.ndarray, dtype=np.float64) -> list[np.ndarray]:
-    """Column-centered copy of every layer in ``dtype``; the means are always computed in float64."""
+    """Column-centered copy of every layer in ``dtype``, each scaled by an exact power of two to a peak below
+    1 (CKA does not change); the means are always computed in float64."""
     centered = np.empty(layers.shape, dtype=dtype)
     for index, layer in enumerate(layers):
-        np.subtract(layer, layer.mean(axis=0, dtype=np.float64), out=centered[index], casting="same_kind")
+        if _peak(layer) * layer.shape[0] > _SAFE_SUM:  # only huge float64 data: scale a copy first
+            layer = rescaled(np.asarray(layer, dtype=np.float64))[0]
+        out = centered[index]
+        np.subtract(layer, layer.mean(axis=0, dtype=np.float64), out=out, casting="same_kind")
+        peak = _peak(out)
+        if peak > 0:
+            np.ldexp(out, -np.frexp(peak)[1], out=out)
     return list(centered)
 
 
@@ -319,8 +348,9 @@ class CrossLayerCKA:
       pair, ``Σ xᵀx``, and for the debiased estimator the row-norm terms; memory independent of ``n``
       (``≈ 8·La·Lb·d1·d2`` bytes). Rows are shifted by the first batch's mean before summing (an exact
       change of origin: CKA and the unbiased HSIC do not depend on it) so that large common offsets in
-      hidden states do not cost precision; centering happens in :meth:`compute`. Equal to the full
-      computation up to float rounding.
+      hidden states do not cost precision, and scaled per layer by the exact power of two of the first
+      batch's peak (CKA does not depend on scale) so that the sums stay in the float64 range; centering
+      happens in :meth:`compute`. Equal to the full computation up to float rounding.
     - ``"rows"``: keep the rows (in their own dtype) and run :func:`cross_layer_cka` at the end; memory
       ``∝ n``, exact.
 
@@ -357,8 +387,10 @@ class CrossLayerCKA:
             )
             self.accumulate = "feature" if feature_bytes <= self.max_bytes else "rows"
         if self.accumulate == "feature":
-            self._shift_x = xs.astype(np.float64).mean(axis=1)
-            self._shift_y = ys.astype(np.float64).mean(axis=1)
+            self._exponent_x = peak_exponent(xs.astype(np.float64), axis=(1, 2))[:, 0, 0]
+            self._exponent_y = peak_exponent(ys.astype(np.float64), axis=(1, 2))[:, 0, 0]
+            self._shift_x = self._scaled(xs, self._exponent_x).mean(axis=1)
+            self._shift_y = self._scaled(ys, self._exponent_y).mean(axis=1)
             self._sum_x = np.zeros((n_x, d1))
             self._sum_y = np.zeros((n_y, d2))
             self._xy = np.zeros((n_x, n_y, d1, d2))
@@ -402,8 +434,8 @@ class CrossLayerCKA:
             self._rows_x.append(np.array(xs))
             self._rows_y.append(np.array(ys))
             return
-        x = xs.astype(np.float64) - self._shift_x[:, None, :]
-        y = ys.astype(np.float64) - self._shift_y[:, None, :]
+        x = self._scaled(xs, self._exponent_x) - self._shift_x[:, None, :]
+        y = self._scaled(ys, self._exponent_y) - self._shift_y[:, None, :]
         a = np.einsum("lij,lij->li", x, x)
         b = np.einsum("lij,lij->li", y, y)
         self._sum_x += x.sum(axis=1)
@@ -423,6 +455,11 @@ class CrossLayerCKA:
         self._y_weighted_a += np.einsum("mid,li->mld", y, a)
         self._x_weighted_a += np.einsum("lid,li->ld", x, a)
         self._y_weighted_b += np.einsum("mid,mi->md", y, b)
+
+    @staticmethod
+    def _scaled(layers: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+        """``(L, m, d)`` float64 rows times ``2^-exponent[l]`` per layer (exact)."""
+        return np.ldexp(layers.astype(np.float64), -exponent[:, None, None])
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything accumulated so far as plain arrays (for ``np.savez``; no pickle needed to reload).
@@ -462,6 +499,10 @@ class CrossLayerCKA:
             accumulator._rows_x = [np.asarray(state["rows_x"])]
             accumulator._rows_y = [np.asarray(state["rows_y"])]
         else:
+            # states saved before the per-layer scaling existed were summed unscaled (exponent 0)
+            n_x, _, n_y, _ = accumulator._shape
+            accumulator._exponent_x = np.zeros(n_x, dtype=np.int32)
+            accumulator._exponent_y = np.zeros(n_y, dtype=np.int32)
             for name, value in state.items():
                 if name.startswith("_"):
                     setattr(accumulator, name, np.asarray(value))
@@ -628,8 +669,7 @@ def mutual_knn(x: Any, y: Any, k: int = 10) -> float:
         raise ConfigError(f"argument 'k': must be in [1, n − 1] = [1, {n - 1}], got {k}")
 
     def neighbours(features: np.ndarray) -> np.ndarray:
-        norms = np.linalg.norm(features, axis=1, keepdims=True)
-        unit = features / np.where(norms > 0, norms, 1.0)
+        unit = unit_rows(features)
         similarity = unit @ unit.T
         np.fill_diagonal(similarity, -np.inf)
         return np.argpartition(-similarity, k - 1, axis=1)[:, :k]

@@ -3,7 +3,9 @@
 Coarse (sequence-level) measures of the modality gap: cosine and Euclidean matrices between token states,
 the mean-pooled similarity of paper 1 (Xiang et al., EMNLP 2025, arXiv 2510.12116, §"sequence-level
 similarity"), per-token norms and the standardized L2 distance of paper 3 (Hsu et al., arXiv 2603.01502).
-All functions take numpy arrays or torch tensors and compute in float64.
+All functions take numpy arrays or torch tensors and compute in float64, on inputs rescaled by an exact
+power of two (:mod:`speechgap.metrics._scale`) so that states of any finite magnitude neither overflow nor
+underflow; NaN or infinite inputs are refused with an error naming the argument.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from speechgap.errors import ConfigError
+from speechgap.metrics._scale import peak_exponent, unit_rows
 from speechgap.metrics._validation import as_float_rows, as_layered, check_same_dim
 
 __all__ = [
@@ -24,12 +27,6 @@ __all__ = [
     "standardized_l2",
     "token_norms",
 ]
-
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    # A zero row has no direction: dividing by 1 leaves it zero, so its cosine with anything is 0.
-    return x / np.where(norms > 0, norms, 1.0)
 
 
 def cosine_matrix(a: Any, b: Any) -> np.ndarray:
@@ -45,7 +42,7 @@ def cosine_matrix(a: Any, b: Any) -> np.ndarray:
     a = as_float_rows(a, "a")
     b = as_float_rows(b, "b")
     check_same_dim(a, b, "a", "b")
-    return np.clip(_unit_rows(a) @ _unit_rows(b).T, -1.0, 1.0)
+    return np.clip(unit_rows(a) @ unit_rows(b).T, -1.0, 1.0)
 
 
 def euclidean_matrix(a: Any, b: Any) -> np.ndarray:
@@ -66,6 +63,10 @@ def euclidean_matrix(a: Any, b: Any) -> np.ndarray:
     a = as_float_rows(a, "a")
     b = as_float_rows(b, "b")
     check_same_dim(a, b, "a", "b")
+    # one exact power-of-two scale for both, so that sums and squares stay in range; undone at the end
+    exponent = np.maximum(peak_exponent(a), peak_exponent(b))
+    a = np.ldexp(a, -exponent)
+    b = np.ldexp(b, -exponent)
     center = (a.sum(axis=0) + b.sum(axis=0)) / (a.shape[0] + b.shape[0])
     a = a - center
     b = b - center
@@ -74,7 +75,7 @@ def euclidean_matrix(a: Any, b: Any) -> np.ndarray:
     # Where the distance is tiny against the norms the expansion has cancelled; recompute those directly.
     rows, cols = np.nonzero(squared <= 1e-6 * norms)
     squared[rows, cols] = np.square(a[rows] - b[cols]).sum(axis=1)
-    return np.sqrt(np.maximum(squared, 0.0))
+    return np.ldexp(np.sqrt(np.maximum(squared, 0.0)), exponent)
 
 
 @dataclass(frozen=True)
@@ -121,10 +122,12 @@ def pooled_similarity(speech: Any, text: Any) -> PooledSimilarity:
             f"argument 'speech' and argument 'text': different numbers of layers "
             f"({speech.shape[0]} vs {text.shape[0]})"
         )
-    speech_mean = speech.mean(axis=1)
-    text_mean = text.mean(axis=1)
-    cosine = (_unit_rows(speech_mean) * _unit_rows(text_mean)).sum(axis=1)
-    euclidean = np.linalg.norm(speech_mean - text_mean, axis=1)
+    # one exact power-of-two scale per layer for both spans (means and norms stay in range), undone after
+    exponent = np.maximum(peak_exponent(speech, axis=(1, 2)), peak_exponent(text, axis=(1, 2)))
+    speech_mean = np.ldexp(speech, -exponent).mean(axis=1)
+    text_mean = np.ldexp(text, -exponent).mean(axis=1)
+    cosine = (unit_rows(speech_mean) * unit_rows(text_mean)).sum(axis=1)
+    euclidean = np.ldexp(np.linalg.norm(speech_mean - text_mean, axis=1), exponent[:, 0, 0])
     return PooledSimilarity(cosine=np.clip(cosine, -1.0, 1.0), euclidean=euclidean)
 
 
@@ -137,7 +140,9 @@ def token_norms(states: Any) -> np.ndarray:
     Returns:
         ``(layers, T)`` float64 norms.
     """
-    return np.linalg.norm(as_layered(states, "states"), axis=-1)
+    states = as_layered(states, "states")
+    exponent = peak_exponent(states, axis=-1)
+    return np.ldexp(np.linalg.norm(np.ldexp(states, -exponent), axis=-1), exponent[..., 0])
 
 
 def standardized_l2(speech: Any, text: Any, *, paired: bool = True) -> np.ndarray:
@@ -177,6 +182,10 @@ def standardized_l2(speech: Any, text: Any, *, paired: bool = True) -> np.ndarra
             f"argument 'speech' and argument 'text' need the same shape when argument 'paired' is True, "
             f"got {speech.shape} and {text.shape}"
         )
+    # standardizing does not depend on scale: one exact power of two per layer keeps the variances in range
+    exponent = np.maximum(peak_exponent(speech, axis=(1, 2)), peak_exponent(text, axis=(1, 2)))
+    speech = np.ldexp(speech, -exponent)
+    text = np.ldexp(text, -exponent)
     pooled = np.concatenate([speech, text], axis=1)
     mean = pooled.mean(axis=1, keepdims=True)
     std = pooled.std(axis=1, keepdims=True)

@@ -8,14 +8,13 @@ re-measures the shipped default and base LM on a fixed held-out set.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import torch
 
-from speechgap.errors import ConfigError
-from speechgap.io import atomic_write_json
+from speechgap.errors import ConfigError, DataError
+from speechgap.io import atomic_write_json, read_json
 
 MAX_DEFAULT_MB = 15.0
 MAX_ZOO_MB = 50.0
@@ -31,7 +30,9 @@ def _convert(source: Path, target: Path, kind: str) -> None:
     from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration, Qwen2ForCausalLM
 
     model_cls = Qwen2ForCausalLM if kind == "text" else Qwen2AudioForConditionalGeneration
-    model = model_cls.from_pretrained(source, dtype=torch.float32)
+    if not (source / "model.safetensors").is_file():
+        raise ConfigError(f"{source}: no model.safetensors; is the zoo finished (`speechgap mini train`)?")
+    model = model_cls.from_pretrained(source, dtype=torch.float32, use_safetensors=True)
     staging = target.with_name(target.name + ".tmp")
     if staging.exists():
         shutil.rmtree(staging)
@@ -63,11 +64,17 @@ def ship_zoo(
     zoo_file = run_dir / "zoo.json"
     if not zoo_file.exists():
         raise ConfigError(f"argument 'run_dir' ({run_dir}) holds no finished zoo (zoo.json is missing)")
-    zoo = json.loads(zoo_file.read_text(encoding="utf-8"))
+    zoo = read_json(zoo_file, what="zoo record")
+    entries = _entries(zoo, zoo_file)
+    default = zoo.get("default")
+    if default not in entries:
+        raise DataError(
+            f"the default {default!r} is not one of the listed checkpoints {sorted(entries)}",
+            path=zoo_file,
+            field="default",
+        )
     dest.mkdir(parents=True, exist_ok=True)
     sizes: dict[str, float] = {}
-    entries = {entry["name"]: entry for entry in zoo["checkpoints"]}
-    default = zoo["default"]
     _convert(run_dir / default, dest / "default", entries[default]["kind"])
     sizes["default"] = round(folder_mb(dest / "default"), 2)
     if sizes["default"] > MAX_DEFAULT_MB:
@@ -83,3 +90,30 @@ def ship_zoo(
             shutil.rmtree(zoo_dest)
             raise ConfigError(f"the zoo is {sizes['zoo']} MB, over {MAX_ZOO_MB} MB: not shipped")
     return sizes
+
+
+def _entries(zoo: dict, zoo_file: Path) -> dict[str, dict]:
+    """``name -> entry`` of a zoo record, each entry checked: a plain folder name, a kind, no name twice."""
+    listed = zoo.get("checkpoints")
+    if not isinstance(listed, list) or not listed:
+        raise DataError("expected a non-empty list of checkpoints", path=zoo_file, field="checkpoints")
+    entries: dict[str, dict] = {}
+    for k, entry in enumerate(listed):
+        where = f"checkpoints[{k}]"
+        if not isinstance(entry, dict):
+            raise DataError(f"expected an object, got {type(entry).__name__}", path=zoo_file, field=where)
+        name = entry.get("name")
+        if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name:
+            raise DataError(
+                f"expected a checkpoint folder name, got {name!r}", path=zoo_file, field=f"{where}.name"
+            )
+        if entry.get("kind") not in ("text", "speech"):
+            raise DataError(
+                f"expected 'text' or 'speech', got {entry.get('kind')!r}",
+                path=zoo_file,
+                field=f"{where}.kind",
+            )
+        if name in entries:
+            raise DataError(f"checkpoint {name!r} is listed twice", path=zoo_file, field=f"{where}.name")
+        entries[name] = entry
+    return entries

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import random
 import shutil
 import time
@@ -29,7 +30,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from speechgap.io import atomic_write_json, dumps_record
+from speechgap.errors import ConfigError, DataError
+from speechgap.io import (
+    RunLock,
+    atomic_write_json,
+    dumps_record,
+    prepare_out_dir,
+    read_json,
+    remove_stale_temp_files,
+)
 from speechgap.mini.architecture import (
     ANSWER_INSTRUCTION,
     ASR_INSTRUCTION,
@@ -101,8 +110,93 @@ class TrainSettings:
     threads: int = 1
     architecture: MiniArchitecture = field(default_factory=MiniArchitecture)
 
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse settings that cannot train (checked again by :func:`train_zoo`, before anything is written).
+
+        Raises:
+            ConfigError: naming the argument (``encoder_steps`` for ``encoder.steps``, and so on).
+        """
+        whole = {
+            "text_steps": (self.text_steps, 1),
+            "speech_steps": (self.speech_steps, 1),
+            "checkpoints": (self.checkpoints, 1),
+            "threads": (self.threads, 1),
+            "speech_batch": (self.speech_batch, 1),
+            "text_per_batch": (self.text_per_batch, 0),
+            "text_eval_every": (self.text_eval_every, 0),
+            "speech_train_per_fact": (self.speech_train_per_fact, 1),
+            "lora_rank": (self.lora_rank, 1),
+            "encoder_steps": (self.encoder.steps, 0),
+            "encoder_batch": (self.encoder.batch, 1),
+            "encoder_eval_every": (self.encoder.eval_every, 0),
+        }
+        if self.eval_limit is not None:
+            whole["eval_limit"] = (self.eval_limit, 1)
+        for name, (value, least) in whole.items():
+            if not _is_int(value) or value < least:
+                raise ConfigError(f"argument '{name}' must be a whole number at least {least}, got {value!r}")
+        if not _is_int(self.seed):
+            raise ConfigError(f"argument 'seed' must be a whole number, got {self.seed!r}")
+        positive = {
+            "text_lr": self.text_lr,
+            "speech_lr": self.speech_lr,
+            "lm_lr": self.lm_lr,
+            "lora_alpha": self.lora_alpha,
+            "encoder_lr": self.encoder.lr,
+        }
+        for name, value in positive.items():
+            if not _is_real(value) or not value > 0:
+                raise ConfigError(f"argument '{name}' must be a finite number > 0, got {value!r}")
+        if not _is_real(self.asr_share) or not 0 <= self.asr_share <= 1:
+            raise ConfigError(f"argument 'asr_share' must be a share between 0 and 1, got {self.asr_share!r}")
+        if not _is_real(self.text_stop_accuracy):
+            raise ConfigError(
+                f"argument 'text_stop_accuracy' must be a finite number, got {self.text_stop_accuracy!r}"
+            )
+        if self.checkpoints > self.speech_steps:
+            raise ConfigError(
+                f"argument 'checkpoints' ({self.checkpoints}) must be at most argument 'speech_steps' "
+                f"({self.speech_steps}): each checkpoint is a distinct step"
+            )
+        splits = ("train", "dev", "test")
+        if not isinstance(self.per_fact, dict) or sorted(self.per_fact) != sorted(splits):
+            raise ConfigError(
+                f"argument 'per_fact' must give a count for {', '.join(splits)}, got {self.per_fact!r}"
+            )
+        if not all(_is_int(v) and v >= 1 for v in self.per_fact.values()):
+            raise ConfigError(
+                f"argument 'per_fact' must hold whole numbers at least 1, got {self.per_fact!r}"
+            )
+        if self.speech_train_per_fact > self.per_fact["train"]:
+            raise ConfigError(
+                f"argument 'speech_train_per_fact' ({self.speech_train_per_fact}) must be at most the train "
+                f"questions per fact (argument 'per_fact': {self.per_fact['train']})"
+            )
+        tasks = ("mcq", "content", "match")
+        if (
+            not isinstance(self.text_mix, dict)
+            or not set(self.text_mix) <= set(tasks)
+            or not all(_is_int(v) and v >= 0 for v in self.text_mix.values())
+            or not sum(self.text_mix.values())
+        ):
+            raise ConfigError(
+                f"argument 'text_mix' must map tasks among {', '.join(tasks)} to whole numbers >= 0, at least "
+                f"one of them > 0, got {self.text_mix!r}"
+            )
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass
@@ -609,7 +703,13 @@ def encoder_stage(
     from transformers.models.qwen2_audio.modeling_qwen2_audio import Qwen2AudioEncoder
 
     if (folder / INFO_FILE).exists() and (folder / ENCODER_WEIGHTS).exists():
-        info = json.loads((folder / INFO_FILE).read_text())["encoder"]
+        info = _read_info(folder).get("encoder")
+        if not isinstance(info, dict) or not {"steps", "word_error_rate", "seconds"} <= set(info):
+            raise DataError(
+                f"no encoder description; delete {folder} to pretrain it again",
+                path=folder / INFO_FILE,
+                field="encoder",
+            )
         weights = load_file(str(folder / ENCODER_WEIGHTS))
         return PretrainedEncoder(
             audio_tower={
@@ -729,20 +829,133 @@ def train_zoo(out_dir: str | Path, settings: TrainSettings | None = None) -> Zoo
     checkpoint), ``out_dir/full-step{N}``, ``out_dir/lora-step{N}``, ``out_dir/zoo.json`` (one entry per
     checkpoint with its metrics, and the encoder's word error rates) and ``out_dir/train_log.jsonl``. A
     rerun after a crash keeps finished stages (base LM; encoder; a variant whose last checkpoint exists) and
-    redoes the rest.
+    redoes the rest. Every stage records the settings it was trained with; a rerun with settings that
+    change a finished stage (e.g. other ``text_steps`` for the base LM) is refused before anything runs.
 
     Returns:
         the ``zoo.json`` record.
+
+    Raises:
+        ConfigError: bad settings; ``out_dir`` in use by another run, or holding stages trained with other
+            settings.
     """
     settings = settings or TrainSettings()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if not isinstance(settings, TrainSettings):
+        raise ConfigError(f"argument 'settings' must be a TrainSettings, got {type(settings).__name__}")
+    settings.validate()
+    out_dir = prepare_out_dir(out_dir)
+    with RunLock(out_dir, command="mini train"):
+        remove_stale_temp_files(out_dir)
+        _check_finished_stages(out_dir, settings)
+        return _train_zoo_locked(out_dir, settings)
+
+
+def _checkpoint_names(variant: str, settings: TrainSettings) -> list[str]:
+    return [
+        f"{variant}-step{round(settings.speech_steps * (k + 1) / settings.checkpoints)}"
+        for k in range(settings.checkpoints)
+    ]
+
+
+_STAGE_SETTINGS: dict[str, tuple[str, ...] | None] = {
+    "base_lm": (
+        "seed",
+        "per_fact",
+        "text_steps",
+        "text_mix",
+        "text_lr",
+        "text_eval_every",
+        "text_stop_accuracy",
+        "eval_limit",
+        "architecture",
+    ),
+    "encoder": ("seed", "per_fact", "speech_train_per_fact", "eval_limit", "encoder", "architecture"),
+    "speech": None,  # every setting but the thread count and the number of checkpoints kept
+}
+"""The settings each stage's result depends on (``None``: all of them but ``threads`` and ``checkpoints``)."""
+
+
+def _stage_settings(stage: str, settings: dict[str, Any]) -> dict[str, Any]:
+    keys = _STAGE_SETTINGS[stage]
+    if keys is None:
+        keys = tuple(key for key in settings if key not in ("threads", "checkpoints"))
+    return {key: settings.get(key) for key in keys}
+
+
+def _flatten(settings: dict[str, Any]) -> dict[str, Any]:
+    """``{"encoder": {"steps": 3}}`` -> ``{"encoder_steps": 3}`` (the names the arguments go by)."""
+    flat: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key in ("encoder", "architecture") and isinstance(value, dict):
+            flat.update({f"{key}_{sub}": item for sub, item in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
+def _read_info(folder: Path) -> dict[str, Any]:
+    return read_json(folder / INFO_FILE, what="mini checkpoint record")
+
+
+def _check_finished_stages(out_dir: Path, settings: TrainSettings) -> None:
+    """Refuse to reuse a finished stage trained with settings other than ``settings``."""
+    current = json.loads(json.dumps(settings.to_dict()))
+    stages = [("base_lm", out_dir / "base_lm")]
+    if settings.encoder.steps:
+        stages.append(("encoder", out_dir / "encoder"))
+    stages += [
+        ("speech", out_dir / name) for variant in VARIANTS for name in _checkpoint_names(variant, settings)
+    ]
+    for stage, folder in stages:
+        if not (folder / INFO_FILE).is_file():
+            continue
+        info = _read_info(folder)
+        recorded = info.get("settings") or (info.get("provenance") or {}).get("settings")
+        if not isinstance(recorded, dict):
+            raise DataError(
+                f"records no training settings, so it cannot be checked against this run; delete {folder} "
+                "to train that stage again",
+                path=folder / INFO_FILE,
+                field="settings",
+            )
+        there = _flatten(_stage_settings(stage, recorded))
+        now = _flatten(_stage_settings(stage, current))
+        changed = [key for key in now if there.get(key) != now[key]]
+        if changed:
+            differences = "; ".join(
+                f"argument '{key}' is {now[key]!r} now, {there.get(key)!r} there" for key in changed
+            )
+            raise ConfigError(
+                f"{folder} was trained with other settings ({differences}); rerun with that folder's "
+                f"settings to resume, give another output folder (argument 'out_dir'), or delete {folder} "
+                "to train that stage again"
+            )
+
+
+def _train_zoo_locked(out_dir: Path, settings: TrainSettings) -> ZooResult:
     torch.set_num_threads(settings.threads)
     started = time.time()
     log = TrainLog(out_dir / "train_log.jsonl")
+    try:
+        return _train_stages(out_dir, settings, log, started)
+    finally:
+        log.close()
+
+
+def _train_stages(out_dir: Path, settings: TrainSettings, log: TrainLog, started: float) -> ZooResult:
     processor = build_processor(settings.architecture)
     tokenizer = processor.tokenizer
     data = build_data(processor, settings, out_dir / "speech")
+    if settings.speech_batch > len(data.speech_answer):
+        raise ConfigError(
+            f"argument 'speech_batch' ({settings.speech_batch}) is larger than the {len(data.speech_answer)} "
+            "spoken training questions"
+        )
+    if settings.text_per_batch > len(data.text_train):
+        raise ConfigError(
+            f"argument 'text_per_batch' ({settings.text_per_batch}) is larger than the {len(data.text_train)} "
+            "text training questions"
+        )
     log.write(stage="data", **data.describe())
     base_info = {"seed": settings.seed, "settings": settings.to_dict(), "data": data.describe()}
     entries: list[dict[str, Any]] = []
@@ -751,8 +964,8 @@ def train_zoo(out_dir: str | Path, settings: TrainSettings | None = None) -> Zoo
     if _is_complete(base_dir):
         from transformers import Qwen2ForCausalLM
 
-        base_lm = Qwen2ForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-        entries.append(json.loads((base_dir / INFO_FILE).read_text())["entry"])
+        base_lm = Qwen2ForCausalLM.from_pretrained(base_dir, dtype=torch.float32, use_safetensors=True)
+        entries.append(_info_entry(base_dir))
     else:
         t0 = time.time()
         base_lm, text_steps = train_text_lm(processor, data.text_tasks, data.text_dev, settings, log)
@@ -775,13 +988,9 @@ def train_zoo(out_dir: str | Path, settings: TrainSettings | None = None) -> Zoo
         encoder = encoder_stage(out_dir / "encoder", processor, data, settings, log)
 
     for variant in VARIANTS:
-        last = out_dir / f"{variant}-step{settings.speech_steps}"
-        names = [
-            f"{variant}-step{round(settings.speech_steps * (k + 1) / settings.checkpoints)}"
-            for k in range(settings.checkpoints)
-        ]
-        if _is_complete(last) and all(_is_complete(out_dir / n) for n in names):
-            entries += [json.loads((out_dir / n / INFO_FILE).read_text())["entry"] for n in names]
+        names = _checkpoint_names(variant, settings)
+        if all(_is_complete(out_dir / n) for n in names):
+            entries += [_info_entry(out_dir / n) for n in names]
             continue
         t0 = time.time()
 
@@ -816,20 +1025,27 @@ def train_zoo(out_dir: str | Path, settings: TrainSettings | None = None) -> Zoo
             encoder,
         )
 
+    # the default is chosen among the speech LLMs' last checkpoints on the dev split (training voices,
+    # held-out instances), never on test; the base LM is no candidate, whatever its step count
+    last = [e for e in entries if e.get("kind") == "speech" and e["step"] == settings.speech_steps]
     zoo = {
-        # the default is chosen on the dev split (training voices, held-out instances), never on test
-        "default": max(
-            (e for e in entries if e["step"] == settings.speech_steps),
-            key=lambda e: (e["speech_dev_accuracy"], e["variant"] == "full"),
-        )["name"],
+        "default": max(last, key=lambda e: (e["speech_dev_accuracy"], e["variant"] == "full"))["name"],
         "checkpoints": entries,
         "encoder": None if encoder is None else encoder.describe(),
         "total_seconds": round(time.time() - started, 1),
         "provenance": _prov(settings, data),
     }
     atomic_write_json(out_dir / "zoo.json", zoo)
-    log.close()
     return ZooResult(out_dir, zoo)
+
+
+def _info_entry(folder: Path) -> dict[str, Any]:
+    entry = _read_info(folder).get("entry")
+    if not isinstance(entry, dict) or "name" not in entry:
+        raise DataError(
+            f"no checkpoint entry; delete {folder} to train it again", path=folder / INFO_FILE, field="entry"
+        )
+    return entry
 
 
 def _prov(settings: TrainSettings, data: ZooData) -> dict[str, Any]:

@@ -9,7 +9,6 @@ See ``docs/models.md`` for the families, the layer convention and how to add a f
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,14 @@ from speechgap.models import phi4_multimodal as _phi4_multimodal  # noqa: F401
 from speechgap.models import qwen2_5_omni as _qwen2_5_omni  # noqa: F401
 from speechgap.models import qwen2_audio as _qwen2_audio  # noqa: F401
 from speechgap.models import voxtral as _voxtral  # noqa: F401
-from speechgap.models.base import Capture, OptionScores, PreparedBatch, SpeechLLM
+from speechgap.models.base import (
+    Capture,
+    OptionScores,
+    PreparedBatch,
+    SpeechLLM,
+    check_device,
+    read_config,
+)
 from speechgap.models.registry import family_for, known_families, register_family
 
 __all__ = [
@@ -57,10 +63,7 @@ def _read_config(name_or_path: str, trust_remote_code: bool) -> tuple[str, dict[
     """The config's ``model_type`` and raw dict, without importing any remote code."""
     path = Path(name_or_path)
     if path.is_dir():
-        config_file = path / "config.json"
-        if not config_file.is_file():
-            raise ModelError(f"{path}: no config.json; save the model with save_pretrained")
-        raw = json.loads(config_file.read_text(encoding="utf-8"))
+        raw = read_config(path)
     elif path.exists():
         raise ModelError(f"{path}: expected a model folder, got a file")
     else:
@@ -72,7 +75,13 @@ def _read_config(name_or_path: str, trust_remote_code: bool) -> tuple[str, dict[
             raise ModelError(
                 f"{name_or_path!r}: not a local folder and could not be fetched from the Hub ({err})"
             ) from None
-    return str(raw.get("model_type", "")), raw
+    model_type = raw.get("model_type")
+    if not isinstance(model_type, str) or not model_type:
+        raise ModelError(
+            f"{name_or_path}: config.json has no model_type (a string such as 'qwen2_audio'), so its family "
+            "is unknown; save the model with save_pretrained"
+        )
+    return model_type, raw
 
 
 def load_model(
@@ -92,10 +101,19 @@ def load_model(
         **adapter_kwargs: ``system_prompt=...``, ``instruction=...`` for the adapter.
 
     Raises:
+        ConfigError: a ``device`` this machine does not have, checked before anything is loaded.
         ModelError: unknown family (the message lists the known ones), a model without audio input,
-            remote code needed but not allowed, or a missing folder.
+            remote code needed but not allowed, a missing folder, an unreadable ``config.json``, damaged
+            weights or a broken chat template (see :meth:`SpeechLLM.from_pretrained`).
     """
     name = str(name_or_path)
+    check_device(device)
+    unknown = [key for key in adapter_kwargs if key not in ("system_prompt", "instruction")]
+    if unknown:
+        raise ModelError(
+            f"load_model takes no argument {unknown[0]!r} (adapter arguments: system_prompt, instruction)"
+        )
+    torch_dtype = _resolve_dtype(dtype)
     model_type, raw = _read_config(name, trust_remote_code)
     family = family_for(model_type)
     if family is None:
@@ -113,12 +131,8 @@ def load_model(
             f"{name}: {family.family} needs its own code; set argument 'trust_remote_code' to True to load it"
         )
     model = family.from_pretrained(
-        name, device=device, dtype=_resolve_dtype(dtype), trust_remote_code=trust_remote_code
+        name, device=device, dtype=torch_dtype, trust_remote_code=trust_remote_code
     )
     for key, value in adapter_kwargs.items():
-        if key not in ("system_prompt", "instruction"):
-            raise ModelError(
-                f"load_model takes no argument {key!r} (adapter arguments: system_prompt, instruction)"
-            )
         setattr(model, key, value)
     return model

@@ -13,6 +13,7 @@ is returned separately when asked for (``post_norm=True``).
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from safetensors import SafetensorError as _SafetensorError
 
 from speechgap.data.types import SAMPLE_RATE, PairedSample
 from speechgap.errors import ConfigError, ModelError
@@ -175,6 +177,116 @@ _EDIT_ENTRY_POINTS = (
 )
 
 
+def check_device(device: str | torch.device | None) -> torch.device | None:
+    """``device`` as a :class:`torch.device`, checked against this machine before anything is loaded.
+
+    Raises:
+        ConfigError: a string that names no device (``"banana"``), or a device this machine does not have
+            (``"cuda"`` without a CUDA GPU, ``"cuda:3"`` with two, ``"mps"`` off Apple silicon).
+    """
+    if device is None:
+        return None
+    try:
+        target = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"argument 'device' must be cpu, cuda, cuda:N or mps, got {device!r}") from None
+    if target.type == "cpu":
+        return target
+    if target.type == "cuda":
+        if not torch.cuda.is_available():
+            why = (
+                "this PyTorch is built without CUDA"
+                if torch.version.cuda is None
+                else "no CUDA GPU is visible"
+            )
+            raise ConfigError(
+                f"argument 'device' is {device!r}, but {why}; run on 'cpu' or on a machine with one"
+            )
+        count = torch.cuda.device_count()
+        if target.index is not None and target.index >= count:
+            raise ConfigError(
+                f"argument 'device' is {device!r}, but this machine has {count} CUDA device(s): "
+                f"cuda:0 .. cuda:{count - 1}"
+            )
+        return target
+    backend = getattr(torch.backends, target.type, None) or getattr(torch, target.type, None)
+    available = getattr(backend, "is_available", None)
+    if callable(available) and available():
+        return target
+    raise ConfigError(
+        f"argument 'device' is {device!r}, but this machine has no {target.type} device; use 'cpu'"
+    )
+
+
+_JSON_TYPES = {
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The raw ``config.json`` of a local model folder.
+
+    Raises:
+        ModelError: no ``config.json``, or one that is not UTF-8 JSON holding an object (naming the file).
+    """
+    config_file = Path(path) / "config.json"
+    if not config_file.is_file():
+        raise ModelError(f"{path}: no config.json; save the model with save_pretrained")
+    try:
+        raw = json.loads(config_file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ModelError(f"{config_file}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise ModelError(f"{config_file}: not valid JSON ({err})") from None
+    except OSError as err:
+        raise ModelError(f"{config_file}: cannot be read ({err.strerror})") from None
+    if not isinstance(raw, dict):
+        kind = _JSON_TYPES.get(type(raw), type(raw).__name__)
+        raise ModelError(f"{config_file}: expected a JSON object, found a JSON {kind}")
+    return raw
+
+
+def load_checked(model_cls: Any, path: str | Path, **kwargs: Any) -> torch.nn.Module:
+    """``model_cls.from_pretrained(path, use_safetensors=True, **kwargs)``, refusing a checkpoint that
+    would leave part of the model randomly initialised.
+
+    transformers re-initialises a weight whose shape differs from the checkpoint's, or that the checkpoint
+    lacks, and only warns; every measure of such a model would be meaningless, so both are errors here.
+
+    Raises:
+        ModelError: naming the weights of the wrong shape, or the missing ones.
+    """
+    model, info = model_cls.from_pretrained(
+        str(path), use_safetensors=True, output_loading_info=True, ignore_mismatched_sizes=True, **kwargs
+    )
+    mismatched = sorted(info.get("mismatched_keys") or [], key=str)
+    if mismatched:
+        shown = [
+            f"{entry[0]}: checkpoint {tuple(entry[1])}, model {tuple(entry[2])}"
+            if isinstance(entry, tuple) and len(entry) == 3
+            else str(entry)
+            for entry in mismatched[:3]
+        ]
+        more = f" and {len(mismatched) - 3} more" if len(mismatched) > 3 else ""
+        raise ModelError(
+            f"{path}: {len(mismatched)} weight(s) of the checkpoint have another shape than config.json "
+            f"gives ({'; '.join(shown)}{more}); the weights and the config are from different models"
+        )
+    missing = sorted(info.get("missing_keys") or [])
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise ModelError(
+            f"{path}: {len(missing)} weight(s) are missing from the checkpoint ({', '.join(missing[:3])}{more}) "
+            "and would be random; the weight files are incomplete or belong to another model"
+        )
+    return model
+
+
 class SpeechLLM:
     """A speech LLM behind one interface: capture hidden states, generate, score options, edit states.
 
@@ -197,6 +309,8 @@ class SpeechLLM:
     audio_token_attr: ClassVar[tuple[str, ...]] = ("audio_token_id", "audio_token_index")
     requires_remote_code: ClassVar[bool] = False
     verified: ClassVar[str] = ""
+    modalities: ClassVar[tuple[str, ...]] = MODALITIES
+    """The runs the adapter can do; :meth:`from_pretrained` renders a prompt of each to check the template."""
 
     def __init__(
         self,
@@ -225,15 +339,31 @@ class SpeechLLM:
         dtype: torch.dtype | None = None,
         trust_remote_code: bool = False,
     ) -> SpeechLLM:
-        """Load model and processor from a local folder (or Hub id), weights from safetensors only."""
+        """Load model and processor from a local folder (or Hub id), weights from safetensors only.
+
+        Raises:
+            ConfigError: ``device`` is not a device of this machine (checked before anything is loaded).
+            ModelError: an unreadable ``config.json``, damaged or incomplete weights (a truncated file, a
+                weight of the wrong shape, weights missing from the checkpoint), a processor that does not
+                load, or a chat template that fails to render.
+        """
+        target = check_device(device)
+        if Path(path).is_dir():
+            read_config(path)
         try:
             processor = cls.load_processor(path, trust_remote_code=trust_remote_code)
             model = cls.load_weights(path, dtype=dtype or torch.float32, trust_remote_code=trust_remote_code)
-        except (OSError, ValueError, ImportError) as err:
+        except (OSError, ValueError, TypeError, ImportError, RuntimeError, _SafetensorError) as err:
             raise ModelError(f"{path}: cannot load the {cls.family} model or its processor: {err}") from None
-        if device is not None:
-            model = model.to(device)
-        return cls(model, processor, name_or_path=str(path))
+        if target is not None:
+            try:
+                model = model.to(target)
+            except RuntimeError as err:  # out of memory, a device that went away
+                raise ModelError(f"{path}: cannot move the {cls.family} model to {target}: {err}") from None
+        adapter = cls(model, processor, name_or_path=str(path))
+        for modality in cls.modalities:
+            adapter.render_prompt(modality, "?")  # a broken chat template fails here, not mid-run
+        return adapter
 
     @classmethod
     def load_processor(cls, path: str | Path, trust_remote_code: bool = False) -> Any:
@@ -246,13 +376,11 @@ class SpeechLLM:
     def load_weights(
         cls, path: str | Path, dtype: torch.dtype, trust_remote_code: bool = False
     ) -> torch.nn.Module:
-        """The model, as :attr:`model_class`, from safetensors weights only."""
+        """The model, as :attr:`model_class`, from safetensors weights only (see :func:`load_checked`)."""
         import transformers
 
         model_cls = getattr(transformers, cls.model_class)
-        return model_cls.from_pretrained(
-            str(path), dtype=dtype, use_safetensors=True, trust_remote_code=trust_remote_code
-        )
+        return load_checked(model_cls, path, dtype=dtype, trust_remote_code=trust_remote_code)
 
     # ------------------------------------------------------------------ structure
     @property
@@ -344,9 +472,29 @@ class SpeechLLM:
 
     def render_prompt(self, modality: str, text: str = "") -> str:
         """The prompt string from the family's chat template (audio placeholders not yet expanded)."""
-        return self.processor.apply_chat_template(
-            self.messages(modality, text), add_generation_prompt=True, tokenize=False
-        )
+        return self._render_chat(self.processor, self.messages(modality, text), modality)
+
+    def _render_chat(self, owner: Any, chat: list[dict[str, Any]], modality: str) -> str:
+        """``owner.apply_chat_template`` (a processor or tokenizer), a failing template as a ModelError.
+
+        Chat templates are Jinja programs saved with the model; transformers runs them in Jinja's sandbox,
+        which refuses attribute access outside it (``SecurityError``).
+        """
+        import jinja2
+
+        where = self.name_or_path or self.family
+        try:
+            return owner.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        except jinja2.exceptions.SecurityError as err:
+            raise ModelError(
+                f"{where}: the chat template tried an operation the sandbox forbids ({err}); do not use this "
+                "model's chat_template.jinja (or the chat_template of its tokenizer_config.json)"
+            ) from None
+        except (jinja2.TemplateError, ValueError, TypeError, KeyError) as err:
+            raise ModelError(
+                f"{where}: the chat template failed to render the {modality} prompt: "
+                f"{type(err).__name__}: {err}"
+            ) from None
 
     def _text_prompt(self, sample: PairedSample) -> tuple[str, int, int]:
         """The text-run prompt and the character range ``[start, end)`` of the transcript in it."""
@@ -370,6 +518,12 @@ class SpeechLLM:
             raise ModelError(f"sample {sample.id!r}: no audio, cannot run it as speech")
         if np.asarray(audio).ndim != 1:
             raise ModelError(f"sample {sample.id!r}: audio must be mono (n_samples,), got {np.shape(audio)}")
+        finite = np.isfinite(audio)
+        if not finite.all():
+            raise ModelError(
+                f"sample {sample.id!r}: the audio holds {int(finite.size - finite.sum())} non-finite values "
+                f"(NaN or inf) of {finite.size}; every hidden state would be NaN. Check its audio file"
+            )
         if sample.sample_rate != SAMPLE_RATE:
             raise ModelError(
                 f"sample {sample.id!r}: audio at {sample.sample_rate} Hz; load it through speechgap (16 kHz)"
@@ -408,7 +562,29 @@ class SpeechLLM:
                 batch = self._prepare_text(samples)
         finally:
             tokenizer.padding_side = old_side
+        self._check_positions(batch)
         return batch
+
+    @property
+    def max_positions(self) -> int | None:
+        """The longest sequence the language model takes (``max_position_embeddings``); None if unknown."""
+        value = getattr(self.text_config, "max_position_embeddings", None)
+        return value if isinstance(value, int) and value > 0 else None
+
+    def _check_positions(self, batch: PreparedBatch, new_tokens: int = 0) -> None:
+        """Refuse a prompt (plus ``new_tokens`` to generate) longer than the model's positions: beyond
+        them a model runs without an error and gives meaningless states and answers."""
+        limit = self.max_positions
+        if limit is None:
+            return
+        for sample, length in zip(batch.samples, batch.lengths, strict=True):
+            if length + new_tokens > limit:
+                room = f" and {new_tokens} new token(s)" if new_tokens else ""
+                shorten = "audio" if batch.modality == "speech" else "text"
+                raise ModelError(
+                    f"sample {sample.id!r}: the {batch.modality} prompt is {length} tokens{room}, more than the "
+                    f"{limit} positions {self.family} takes (max_position_embeddings); shorten its {shorten}"
+                )
 
     def processor_call(
         self, prompts: list[str], audios: list[np.ndarray], padding_side: str = "right"
@@ -506,11 +682,21 @@ class SpeechLLM:
 
     @contextlib.contextmanager
     def _activate(self, batch: PreparedBatch) -> Iterator[None]:
+        """Bind the forward passes inside to ``batch`` (for edits) and check their hidden states are finite.
+
+        The outermost block watches every decoder layer's states at the real positions of each row and
+        raises a :class:`ModelError` naming the sample and the first non-finite layer when it ends.
+        """
         previous = self._active_batch
         self._active_batch = batch
+        guard = _FiniteGuard(self, batch) if previous is None else None
         try:
             yield
+            if guard is not None:
+                guard.check()
         finally:
+            if guard is not None:
+                guard.remove()
             self._active_batch = previous
 
     def _resolve_layers(self, layers: Sequence[int] | None) -> list[int]:
@@ -519,7 +705,9 @@ class SpeechLLM:
         resolved = sorted({int(layer) for layer in layers})
         bad = [layer for layer in resolved if not 0 <= layer <= self.num_layers]
         if bad or not resolved:
-            raise ConfigError(f"layers must be in 0..{self.num_layers} for this model, got {list(layers)}")
+            raise ConfigError(
+                f"argument 'layers' must be in 0..{self.num_layers} for this model, got {list(layers)}"
+            )
         return resolved
 
     def capture(
@@ -588,6 +776,8 @@ class SpeechLLM:
         Returns ``{layer: (batch, seq, dim)}``, plus ``"norm"`` with ``post_norm`` and, with layer 0,
         ``"position_ids"`` when the model passes them to its first block.
         """
+        if post_norm and self._final_norm is None:
+            raise ModelError(f"{self.family}: no final norm found, post_norm is unavailable")
         states: dict[Any, torch.Tensor] = {}
         last_needed: Any = "norm" if post_norm else max(wanted)
         handles = []
@@ -597,32 +787,33 @@ class SpeechLLM:
             if key == last_needed:
                 raise _StopForward
 
-        if 0 in wanted:
+        def record_input(_m: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+            if isinstance(kwargs.get("position_ids"), torch.Tensor):
+                states["position_ids"] = kwargs["position_ids"].detach()
+            record(0, _block_input(args, kwargs))
 
-            def record_input(_m: torch.nn.Module, args: tuple, kwargs: dict) -> None:
-                if isinstance(kwargs.get("position_ids"), torch.Tensor):
-                    states["position_ids"] = kwargs["position_ids"].detach()
-                record(0, _block_input(args, kwargs))
-
-            handles.append(self._blocks[0].register_forward_pre_hook(record_input, with_kwargs=True))
-        for layer in wanted:
-            if layer >= 1:
-                handles.append(
-                    self._blocks[layer - 1].register_forward_hook(
-                        lambda _m, _a, out, layer=layer: record(layer, _block_output(out))
+        # activated first, so that the finiteness check sees a layer before its recording stops the pass
+        with self._activate(batch):
+            try:
+                if 0 in wanted:
+                    handles.append(self._blocks[0].register_forward_pre_hook(record_input, with_kwargs=True))
+                for layer in wanted:
+                    if layer >= 1:
+                        handles.append(
+                            self._blocks[layer - 1].register_forward_hook(
+                                lambda _m, _a, out, layer=layer: record(layer, _block_output(out))
+                            )
+                        )
+                if post_norm:
+                    handles.append(
+                        self._final_norm.register_forward_hook(lambda _m, _a, out: record("norm", out))
                     )
-                )
-        if post_norm:
-            if self._final_norm is None:
-                raise ModelError(f"{self.family}: no final norm found, post_norm is unavailable")
-            handles.append(self._final_norm.register_forward_hook(lambda _m, _a, out: record("norm", out)))
-        try:
-            self.forward(batch)
-        except _StopForward:
-            pass
-        finally:
-            for handle in handles:
-                handle.remove()
+                self.forward(batch)
+            except _StopForward:
+                pass
+            finally:
+                for handle in handles:
+                    handle.remove()
         missing = [key for key in [*wanted, *(["norm"] if post_norm else [])] if key not in states]
         if missing:
             raise ModelError(f"{self.family}: the forward pass never reached layers {missing}")
@@ -672,8 +863,9 @@ class SpeechLLM:
     ) -> list[str]:
         """:meth:`generate` for several samples, left-padded in one call."""
         if max_new_tokens < 1:
-            raise ConfigError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+            raise ConfigError(f"argument 'max_new_tokens' must be >= 1, got {max_new_tokens}")
         batch = self.prepare(samples, modality, padding_side="left")
+        self._check_positions(batch, new_tokens=1)
         settings = self.generation_settings(max_new_tokens)
         pad_id = self.tokenizer.pad_token_id
         eos_id = self.tokenizer.eos_token_id
@@ -708,7 +900,13 @@ class SpeechLLM:
         batch = self.prepare([sample], modality)
         logits = self.forward(batch).logits
         last = batch.offsets[0] + batch.lengths[0] - 1
-        return OptionScores.from_logits(options, token_ids, logits[0, last])
+        next_token = logits[0, last]
+        if not bool(torch.isfinite(next_token).all()):
+            raise ModelError(
+                f"sample {sample.id!r} ({modality} run): the next-token logits are not finite (NaN or inf)"
+                + (" inside an edit block: check the edit" if self.editing else "")
+            )
+        return OptionScores.from_logits(options, token_ids, next_token)
 
     def option_token_ids(self, options: Sequence[str]) -> list[int]:
         """The first token id of each option (the token :meth:`score_options` scores).
@@ -778,7 +976,7 @@ class SpeechLLM:
 
                     def pre_hook(_m, args, kwargs, fn=fn, steps=steps):
                         hidden = _block_input(args, kwargs)
-                        edited = self._apply_edit(fn, hidden, positions, decode, steps)
+                        edited = self._apply_edit(fn, hidden, positions, decode, steps, layer=0)
                         if edited is None:
                             return None
                         if "hidden_states" in kwargs:
@@ -788,9 +986,9 @@ class SpeechLLM:
                     handles.append(self._blocks[0].register_forward_pre_hook(pre_hook, with_kwargs=True))
                 else:
 
-                    def post_hook(_m, _args, out, fn=fn, steps=steps):
+                    def post_hook(_m, _args, out, fn=fn, steps=steps, layer=int(layer)):
                         hidden = _block_output(out)
-                        edited = self._apply_edit(fn, hidden, positions, decode, steps)
+                        edited = self._apply_edit(fn, hidden, positions, decode, steps, layer)
                         if edited is None:
                             return None
                         if isinstance(out, tuple):
@@ -810,9 +1008,19 @@ class SpeechLLM:
         return self._open_edits > 0
 
     def _apply_edit(
-        self, fn: EditFn, hidden: torch.Tensor, positions: str | Sequence[int], decode: bool, steps: list[int]
+        self,
+        fn: EditFn,
+        hidden: torch.Tensor,
+        positions: str | Sequence[int],
+        decode: bool,
+        steps: list[int],
+        layer: int,
     ) -> torch.Tensor | None:
-        """Run ``fn`` on each row's chosen states; ``steps[0]`` counts the decode steps seen so far."""
+        """Run ``fn`` on each row's chosen states; ``steps[0]`` counts the decode steps seen so far.
+
+        Raises:
+            ModelError: ``fn`` returned non-finite values (naming the sample and the layer).
+        """
         batch = self._active_batch
         if batch is None:
             raise ModelError(
@@ -845,6 +1053,11 @@ class SpeechLLM:
                 raise ConfigError(
                     f"edit returned shape {tuple(result.shape)}, expected {tuple(states.shape)}"
                 )
+            if not bool(torch.isfinite(result).all()):
+                raise ModelError(
+                    f"sample {batch.samples[row].id!r} ({batch.modality} run): the edit at layer {layer} "
+                    "returned non-finite values (NaN or inf)"
+                )
             edited[row, local.to(hidden.device)] = result.to(hidden.dtype)
             changed = True
         if not prefill:
@@ -873,6 +1086,86 @@ def _block_input(args: tuple, kwargs: dict) -> torch.Tensor:
 def _block_output(out: Any) -> torch.Tensor:
     # transformers 5.x decoder blocks return a tensor; older ones a tuple whose first item is the state
     return out[0] if isinstance(out, tuple) else out
+
+
+class _FiniteGuard:
+    """Watches the decoder's hidden states for NaN and inf during the forward passes of one batch.
+
+    A non-finite state (from NaN audio features, a float16 overflow, an edit) spreads to every later layer
+    and ends as an empty answer or NaN captures, with no error. The hooks flag, per layer and row, whether
+    a real (non-padding) position holds a non-finite value; the flags stay on the device, so there is one
+    synchronisation per batch (in :meth:`check`), not one per layer and decode step. The prompt's pass is
+    watched at every layer (to name the first bad one); a decode step only at the last block, since the
+    residual stream carries a NaN or inf from the layer it appears in to the last.
+    """
+
+    def __init__(self, adapter: SpeechLLM, batch: PreparedBatch) -> None:
+        self.adapter = adapter
+        self.batch = batch
+        self.prefill_length = int(batch.input_ids.shape[1])
+        self._mask = batch.inputs.get("attention_mask")
+        self._mask_on: dict[torch.device, torch.Tensor] = {}
+        self.flags: dict[int, torch.Tensor] = {}
+        blocks = adapter._blocks
+        self.last_layer = len(blocks)
+        self.handles = [
+            blocks[0].register_forward_pre_hook(
+                lambda _m, args, kwargs: self._flag(0, _block_input(args, kwargs)), with_kwargs=True
+            )
+        ]
+        for layer, block in enumerate(blocks, start=1):
+            self.handles.append(
+                block.register_forward_hook(
+                    lambda _m, _a, out, layer=layer: self._flag(layer, _block_output(out))
+                )
+            )
+
+    def _real(self, bad: torch.Tensor) -> torch.Tensor:
+        """``bad`` ``(rows, seq)`` restricted to the real tokens of the prompt (prefill only)."""
+        if self._mask is None or tuple(bad.shape) != tuple(self._mask.shape):
+            return bad
+        mask = self._mask_on.get(bad.device)
+        if mask is None:
+            mask = self._mask_on[bad.device] = self._mask.to(bad.device).bool()
+        return bad & mask
+
+    def _flag(self, layer: int, hidden: Any) -> None:
+        if not isinstance(hidden, torch.Tensor) or hidden.dim() != 3 or not hidden.is_floating_point():
+            return
+        prefill = hidden.shape[1] == self.prefill_length
+        if not prefill and layer != self.last_layer:
+            return
+        bad = ~torch.isfinite(hidden).all(dim=-1)
+        if prefill:
+            bad = self._real(bad)
+        rows = bad.any(dim=-1)
+        previous = self.flags.get(layer)
+        self.flags[layer] = rows if previous is None or previous.shape != rows.shape else previous | rows
+
+    def check(self) -> None:
+        """Raise :class:`ModelError` naming the sample and the first layer with a non-finite state."""
+        if not self.flags:
+            return
+        layers = sorted(self.flags)
+        flags = torch.stack([self.flags[layer].reshape(-1).to(torch.bool).cpu() for layer in layers])
+        if not bool(flags.any()):
+            return
+        first_layer, row = (int(v) for v in torch.nonzero(flags)[0])
+        samples = self.batch.samples
+        sample_id = samples[row].id if row < len(samples) else samples[0].id
+        cause = (
+            "inside an edit block: an edit made them or fed them to a later layer"
+            if self.adapter.editing
+            else "check the input, and the dtype: float16 can overflow where bfloat16 or float32 does not"
+        )
+        raise ModelError(
+            f"sample {sample_id!r} ({self.batch.modality} run): the hidden states at layer {layers[first_layer]} "
+            f"are not finite (NaN or inf); {cause}"
+        )
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
 
 
 def _probe_decoder(

@@ -15,19 +15,27 @@ indexed when a run dies are captured again on resume (into a new shard), never d
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from speechgap.data.types import PairedDataset, PairedSample
+from speechgap.data.types import PairedDataset, PairedSample, sample_hash
 from speechgap.errors import ConfigError, DataError, ModelError
-from speechgap.io import JsonlAppender, atomic_write_json, read_jsonl
+from speechgap.io import (
+    JsonlAppender,
+    ResumeWarning,
+    RunLock,
+    atomic_write_json,
+    prepare_out_dir,
+    read_json,
+    read_jsonl,
+)
 from speechgap.models.base import MODALITIES, Capture, SpeechLLM
 from speechgap.provenance import provenance
 
@@ -39,6 +47,41 @@ def _settings_key(settings: dict[str, Any]) -> dict[str, Any]:
     """The settings that must match for a resumed run to continue the same capture."""
     keep = ("layers", "modalities", "storage_dtype", "post_norm", "system_prompt", "instruction")
     return {key: settings.get(key) for key in keep}
+
+
+def check_capture_settings(
+    *,
+    modalities: Sequence[str] = MODALITIES,
+    storage_dtype: str = "float32",
+    batch_size: int = 1,
+    shard_samples: int = 32,
+    max_shard_bytes: int = 512 * 2**20,
+    on_error: str = "skip",
+) -> None:
+    """Check the settings of :func:`capture_dataset` that need no model, before one is loaded.
+
+    Raises:
+        ConfigError: naming the argument.
+    """
+    if storage_dtype not in STORAGE_DTYPES:
+        raise ConfigError(f"argument 'storage_dtype' must be one of {STORAGE_DTYPES}, got {storage_dtype!r}")
+    bad = [m for m in modalities if m not in MODALITIES]
+    if bad or not modalities or len(set(modalities)) != len(modalities):
+        raise ConfigError(
+            f"argument 'modalities' must name each of {MODALITIES} at most once, and one at least, "
+            f"got {list(modalities)}"
+        )
+    for name, value in (
+        ("batch_size", batch_size),
+        ("shard_samples", shard_samples),
+        ("max_shard_bytes", max_shard_bytes),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ConfigError(f"argument '{name}' must be an integer, got {value!r}")
+        if value < 1:
+            raise ConfigError(f"argument '{name}' must be >= 1, got {value}")
+    if on_error not in ("skip", "raise"):
+        raise ConfigError(f"argument 'on_error' must be 'skip' or 'raise', got {on_error!r}")
 
 
 def capture_dataset(
@@ -77,21 +120,53 @@ def capture_dataset(
 
     Returns:
         a :class:`CaptureStore` on ``out_dir``.
+
+    Raises:
+        ConfigError: a bad setting; ``out_dir`` is a file, not writable, in use by another run, or holds a
+            capture with other settings, of another model or of other data (the message names the sample
+            that changed).
+        DataError: a damaged ``capture.json``, ``index.jsonl`` or shard in the folder being resumed.
+
+    Resuming checks the finished samples against ``dataset`` (each index line keeps the sample's content
+    hash, ``sample_hash``). Dropped duplicate index lines, or lines written before hashes existed, are
+    warned about (:class:`~speechgap.io.ResumeWarning`) and noted in ``capture.json`` under ``warnings``.
     """
-    if storage_dtype not in STORAGE_DTYPES:
-        raise ConfigError(f"argument 'storage_dtype' must be one of {STORAGE_DTYPES}, got {storage_dtype!r}")
-    bad = [m for m in modalities if m not in MODALITIES]
-    if bad or not modalities:
-        raise ConfigError(
-            f"argument 'modalities' must be a non-empty subset of {MODALITIES}, got {list(modalities)}"
-        )
-    for name, value in (("batch_size", batch_size), ("shard_samples", shard_samples)):
-        if value < 1:
-            raise ConfigError(f"argument '{name}' must be >= 1, got {value}")
-    if on_error not in ("skip", "raise"):
-        raise ConfigError(f"argument 'on_error' must be 'skip' or 'raise', got {on_error!r}")
+    check_capture_settings(
+        modalities=modalities,
+        storage_dtype=storage_dtype,
+        batch_size=batch_size,
+        shard_samples=shard_samples,
+        max_shard_bytes=max_shard_bytes,
+        on_error=on_error,
+    )
+    modalities = list(modalities)
+    if len(dataset) == 0:
+        raise ConfigError("argument 'dataset' holds no samples")
     wanted = adapter._resolve_layers(layers)
-    out_dir = Path(out_dir)
+    out_dir = prepare_out_dir(out_dir)
+    with RunLock(out_dir, command="capture"):
+        return _capture_locked(
+            adapter, dataset, out_dir, wanted, modalities, storage_dtype, post_norm, batch_size,
+            shard_samples, max_shard_bytes, on_error, progress, command,
+        )  # fmt: skip
+
+
+def _capture_locked(
+    adapter: SpeechLLM,
+    dataset: PairedDataset,
+    out_dir: Path,
+    wanted: list[int],
+    modalities: list[str],
+    storage_dtype: str,
+    post_norm: bool,
+    batch_size: int,
+    shard_samples: int,
+    max_shard_bytes: int,
+    on_error: str,
+    progress: bool,
+    command: list[str] | None,
+) -> CaptureStore:
+    """:func:`capture_dataset` once it holds the folder's lock."""
     (out_dir / "shards").mkdir(parents=True, exist_ok=True)
     settings = {
         "layers": wanted,
@@ -106,9 +181,16 @@ def capture_dataset(
         "layer_convention": "0 = input to block 1; l >= 1 = output of block l before the final norm",
     }
     meta_path = out_dir / "capture.json"
+    index_path = out_dir / "index.jsonl"
     record = provenance(model=adapter.describe(), data=dataset.describe(), settings=settings, command=command)
+    if not meta_path.exists() and index_path.exists():
+        raise DataError(
+            "index.jsonl is here but capture.json is missing, so nothing tells which capture wrote it; "
+            + _start_fresh(out_dir),
+            path=meta_path,
+        )
     if meta_path.exists():
-        previous = json.loads(meta_path.read_text(encoding="utf-8"))
+        previous = _read_meta(meta_path)
         if _settings_key(previous.get("settings", {})) != _settings_key(settings):
             raise ConfigError(
                 f"{out_dir} holds a capture with other settings ({_settings_key(previous['settings'])}); "
@@ -119,9 +201,26 @@ def capture_dataset(
                 f"{out_dir} holds a capture of {previous['model']['name_or_path']}, not this model"
             )
         record["resumed_from"] = previous.get("created")
-    atomic_write_json(meta_path, record)
+        record["warnings"] = list(previous.get("warnings", []))
 
-    with JsonlAppender(out_dir / "index.jsonl", key=lambda r: r["id"]) as index:
+    with JsonlAppender(index_path, key=lambda r: r["id"], remember=_index_memory) as index:
+        notes = []
+        if index.duplicates:
+            notes.append(
+                f"{index_path}: dropped {index.duplicates} duplicate line(s) (two runs wrote into this "
+                "folder at once); the first line of each sample is kept"
+            )
+        hashes, unchecked = _check_resume(out_dir, dataset, index)
+        if unchecked:
+            notes.append(
+                f"{index_path}: {unchecked} finished sample(s) were written before sample fingerprints "
+                "existed; they cannot be checked against this data"
+            )
+        for note in notes:
+            warnings.warn(note, ResumeWarning, stacklevel=3)
+        if notes:
+            record["warnings"] = [*record.get("warnings", []), *notes]
+        atomic_write_json(meta_path, record)
         todo = [i for i, sample_id in enumerate(dataset.ids) if not index.done(sample_id)]
         writer = _ShardWriter(out_dir / "shards", storage_dtype, index)
         bar = _progress(len(dataset), len(dataset) - len(todo), progress)
@@ -129,7 +228,7 @@ def capture_dataset(
             for start in range(0, len(todo), batch_size):
                 chunk = [dataset[i] for i in todo[start : start + batch_size]]
                 for sample, entry in _capture_chunk(adapter, chunk, modalities, wanted, post_norm, on_error):
-                    writer.add(sample.id, entry)
+                    writer.add(sample.id, entry, hashes.get(sample.id) or sample_hash(sample))
                 if writer.num_samples >= shard_samples or writer.num_bytes >= max_shard_bytes:
                     writer.flush()
                 bar.update(len(chunk))
@@ -137,6 +236,90 @@ def capture_dataset(
         finally:
             bar.close()
     return CaptureStore(out_dir)
+
+
+def _start_fresh(out_dir: Path) -> str:
+    return f"give a new argument 'out_dir', or delete {out_dir} to capture afresh"
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    try:
+        return read_json(path, what="capture record")
+    except DataError as err:
+        raise DataError(f"{err} (the capture's record is damaged); " + _start_fresh(path.parent)) from None
+
+
+def _index_memory(record: dict[str, Any]) -> tuple[str | None, str | None]:
+    """What a resume needs of an index line: the sample's hash and its shard."""
+    return record.get("sample_hash"), record.get("shard")
+
+
+def _check_resume(out_dir: Path, dataset: PairedDataset, index: JsonlAppender) -> tuple[dict[str, str], int]:
+    """The finished samples must be of this data and their shards whole.
+
+    Returns:
+        ``{id: hash}`` of the finished samples checked, and the number of finished samples without a
+        stored hash.
+
+    Raises:
+        ConfigError: a finished sample that ``dataset`` lacks or whose content changed.
+        DataError: a shard the index points to that is missing or damaged.
+    """
+    index_path = out_dir / "index.jsonl"
+    done = {sample_id: index.remembered(sample_id) for sample_id in index.done_keys}
+    position = {sample_id: i for i, sample_id in enumerate(dataset.ids)}
+    gone = sorted(sample_id for sample_id in done if sample_id not in position)
+    if gone:
+        raise ConfigError(
+            f"{index_path} holds {len(gone)} sample(s) that this data does not have (such as {gone[0]!r}): "
+            "the folder was captured from other data; " + _start_fresh(out_dir)
+        )
+    shards: dict[str, list[str]] = {}
+    in_order = sorted(done, key=position.__getitem__)
+    for sample_id in in_order:
+        shard = done[sample_id][1]
+        if shard is not None:
+            shards.setdefault(shard, []).append(sample_id)
+    for shard, ids in sorted(shards.items()):
+        _check_shard(out_dir / shard, ids, out_dir)
+    checked: dict[str, str] = {}
+    unchecked = 0
+    for sample_id in in_order:
+        stored = done[sample_id][0]
+        if stored is None:
+            unchecked += 1
+            continue
+        now = sample_hash(dataset[position[sample_id]])
+        if stored != now:
+            raise ConfigError(
+                f"sample {sample_id!r} changed since {index_path} was written (content hash {stored}, now "
+                f"{now}): its text, audio or other fields differ, so the capture would mix two datasets; "
+                + _start_fresh(out_dir)
+            )
+        checked[sample_id] = now
+    return checked, unchecked
+
+
+def _check_shard(path: Path, ids: list[str], out_dir: Path) -> None:
+    """A shard the index points to must exist and have a whole safetensors header (a truncated file fails
+    here: the header records every tensor's extent)."""
+    from safetensors import SafetensorError, safe_open
+
+    if not path.is_file():
+        raise DataError(
+            f"missing: it holds {len(ids)} captured sample(s) (such as {ids[0]!r}) that index.jsonl lists; "
+            + _start_fresh(out_dir),
+            path=path,
+        )
+    try:
+        with safe_open(path, framework="pt"):
+            pass
+    except (SafetensorError, OSError) as err:
+        raise DataError(
+            f"damaged or truncated ({err}): it holds {len(ids)} captured sample(s) (such as {ids[0]!r}); "
+            + _start_fresh(out_dir),
+            path=path,
+        ) from None
 
 
 def _progress(total: int, done: int, enabled: bool) -> Any:
@@ -189,13 +372,13 @@ class _ShardWriter:
     def num_samples(self) -> int:
         return len(self._records)
 
-    def add(self, sample_id: str, entry: dict[str, Any]) -> None:
+    def add(self, sample_id: str, entry: dict[str, Any], content_hash: str) -> None:
         import torch
 
         if "error" in entry:
-            self._records.append({"id": sample_id, "skipped": entry["error"]})
+            self._records.append({"id": sample_id, "sample_hash": content_hash, "skipped": entry["error"]})
             return
-        record: dict[str, Any] = {"id": sample_id}
+        record: dict[str, Any] = {"id": sample_id, "sample_hash": content_hash}
         store_dtype = getattr(torch, self.storage_dtype)
         for modality, cap in entry.items():
             prefix = f"{sample_id}/{modality}"
@@ -260,12 +443,14 @@ class CaptureStore:
         index_path = self.folder / "index.jsonl"
         if not meta_path.is_file() or not index_path.is_file():
             raise DataError("not a capture folder (capture.json and index.jsonl expected)", path=self.folder)
-        self.meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+        self.meta: dict[str, Any] = _read_meta(meta_path)
         self._records: dict[str, dict[str, Any]] = {}
         self.skipped: dict[str, str] = {}
         for line, record in read_jsonl(index_path):
             if "id" not in record:
                 raise DataError("index line without 'id'", path=index_path, line=line, field="id")
+            if record["id"] in self._records or record["id"] in self.skipped:
+                continue  # a duplicate line (two runs at once); the first one counts, as on resume
             if "skipped" in record:
                 self.skipped[record["id"]] = record["skipped"]
             else:
@@ -288,8 +473,12 @@ class CaptureStore:
         return list(self.meta["settings"]["modalities"])
 
     def get(self, sample_id: str, modality: str) -> Capture:
-        """The capture of one sample and modality; ``hidden`` is float32 whatever the storage dtype."""
-        from safetensors import safe_open
+        """The capture of one sample and modality; ``hidden`` is float32 whatever the storage dtype.
+
+        Raises:
+            DataError: no such capture, or its shard is missing or damaged (naming the shard).
+        """
+        from safetensors import SafetensorError, safe_open
 
         record = self._records.get(sample_id)
         if record is None:
@@ -299,12 +488,24 @@ class CaptureStore:
         if modality not in record:
             raise DataError(f"sample {sample_id!r} has no {modality!r} capture", path=self.folder)
         entry = record[modality]
-        with safe_open(self.folder / record["shard"], framework="pt") as shard:
-            hidden = shard.get_tensor(entry["keys"]["hidden"]).float().numpy()
-            input_ids = shard.get_tensor(entry["keys"]["input_ids"]).numpy()
-            final = None
-            if "final_norm" in entry["keys"]:
-                final = shard.get_tensor(entry["keys"]["final_norm"]).float().numpy()
+        shard_path = self.folder / record["shard"]
+        try:
+            with safe_open(shard_path, framework="pt") as shard:
+                hidden = shard.get_tensor(entry["keys"]["hidden"]).float().numpy()
+                input_ids = shard.get_tensor(entry["keys"]["input_ids"]).numpy()
+                final = None
+                if "final_norm" in entry["keys"]:
+                    final = shard.get_tensor(entry["keys"]["final_norm"]).float().numpy()
+        except FileNotFoundError:
+            raise DataError(
+                f"missing: it held the capture of sample {sample_id!r}; capture again into a new folder",
+                path=shard_path,
+            ) from None
+        except (SafetensorError, OSError) as err:
+            raise DataError(
+                f"damaged or truncated ({err}), cannot read sample {sample_id!r}; capture again into a new folder",
+                path=shard_path,
+            ) from None
         frames = entry.get("frame_times")
         return Capture(
             sample_id=sample_id,

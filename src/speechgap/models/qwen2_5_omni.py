@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from speechgap.data.types import PairedSample
-from speechgap.models.base import SpeechLLM
+from speechgap.models.base import SpeechLLM, load_checked
 from speechgap.models.registry import register_family
 
 SECONDS_PER_POSITION = 0.04
@@ -91,8 +91,8 @@ class Qwen25OmniLLM(SpeechLLM):
 
         config = transformers.AutoConfig.from_pretrained(str(path))
         if config.model_type == "qwen2_5_omni":
-            full = transformers.Qwen2_5OmniForConditionalGeneration.from_pretrained(
-                str(path), dtype=dtype, use_safetensors=True, enable_audio_output=False
+            full = load_checked(
+                transformers.Qwen2_5OmniForConditionalGeneration, path, dtype=dtype, enable_audio_output=False
             )
             return full.thinker
         return super().load_weights(path, dtype, trust_remote_code)

@@ -22,6 +22,7 @@ class TextLM(SpeechLLM):
 
     family = "text-lm"
     model_class = "AutoModelForCausalLM"
+    modalities = ("text",)
 
     @classmethod
     def load_processor(cls, path: str | Path, trust_remote_code: bool = False) -> Any:
@@ -47,7 +48,7 @@ class TextLM(SpeechLLM):
         if modality != "text":
             raise ModelError(f"{self.name_or_path}: a base text LM runs the text modality only")
         chat = self.messages(modality, text)
-        rendered = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        rendered = self._render_chat(self.tokenizer, chat, modality)
         if "'type':" in rendered or '"type":' in rendered:
             flat = [
                 {
@@ -56,7 +57,7 @@ class TextLM(SpeechLLM):
                 }
                 for m in chat
             ]
-            rendered = self.tokenizer.apply_chat_template(flat, add_generation_prompt=True, tokenize=False)
+            rendered = self._render_chat(self.tokenizer, flat, modality)
         return rendered
 
 
@@ -76,13 +77,14 @@ def load_text_model(
     """
     from speechgap.models import _resolve_dtype
 
+    unknown = [key for key in adapter_kwargs if key not in ("system_prompt", "instruction")]
+    if unknown:
+        raise ModelError(
+            f"load_text_model takes no argument {unknown[0]!r} (adapter arguments: system_prompt, instruction)"
+        )
     model = TextLM.from_pretrained(
         path, device=device, dtype=_resolve_dtype(dtype) or torch.float32, trust_remote_code=trust_remote_code
     )
     for key, value in adapter_kwargs.items():
-        if key not in ("system_prompt", "instruction"):
-            raise ModelError(
-                f"load_text_model takes no argument {key!r} (adapter arguments: system_prompt, instruction)"
-            )
         setattr(model, key, value)
     return model

@@ -1,31 +1,41 @@
 """An LLM judge for open-ended answers (alpacaeval, commoneval, wildvoice, mtbench), 1–5 scale.
 
 Talks to any OpenAI-compatible ``/chat/completions`` endpoint given by URL (a local vLLM or llama.cpp
-server, or a hosted API) with the standard library only. The prompt follows VoiceBench's rubric for
-open-ended answers (rate the transcribed response to the transcribed instruction from 1 to 5, output the
-score only); the wording here is speechgap's own. Temperature 0 and one sample by default (VoiceBench's
-own runs sample three at temperature 0.5 and average; set ``temperature``/``n`` to do the same).
+server, or a hosted API) over ``httpx``. The prompt follows VoiceBench's rubric for open-ended answers
+(rate the transcribed response to the transcribed instruction from 1 to 5, output the score only); the
+wording here is speechgap's own. Temperature 0 and one sample by default (VoiceBench's own runs sample
+three at temperature 0.5 and average; set ``temperature``/``n`` to do the same).
 
-Every :class:`JudgeVerdict` records the judge URL, model, prompt template name and text hash, and sampling
-settings, so a score can be traced to exactly how it was produced. An unreachable server raises
-:class:`JudgeError` naming the URL after the retries are spent; the caller's already-written results are
-untouched.
+Every :class:`JudgeVerdict` records the judge URL (passed through :func:`redact_url`, so a key in the URL
+is never written), model, prompt template name and text hash, and sampling settings, so a score can be
+traced to exactly how it was produced. An unreachable server, a redirect, or a reply that is not a
+chat-completions JSON raises :class:`JudgeError` naming the (redacted) URL once the retries or the time
+are spent; the caller's already-written results are untouched.
+
+Credentials (the API key and any ``user:password@`` in the URL) go only to the origin (scheme, host and
+port) of the configured URL: a redirect is an error unless ``follow_redirects=True``, and even then a
+redirect to another origin is followed without them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import concurrent.futures
 import hashlib
 import json
 import os
 import re
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import httpx
 
 from speechgap.errors import ConfigError, SpeechgapError
+from speechgap.provenance import PUBLIC_QUERY_NAMES, REDACTED, redact_url
 
 OPEN_ENDED_TEMPLATE = """\
 You are rating how well a voice assistant answered a spoken request. You see a transcription of what the \
@@ -46,26 +56,45 @@ Reply with the score only: a single digit from 1 to 5, nothing else."""
 SYSTEM_PROMPT = "You are a careful and impartial evaluator."
 
 
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+_MAX_REPLY_BYTES = 16 * 2**20  # a chat-completions reply is kilobytes; more is a misbehaving server
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 class JudgeError(SpeechgapError):
-    """The judge could not be reached or gave no usable answer; the message names the URL."""
+    """The judge could not be reached or gave no usable answer; the message names the (redacted) URL."""
 
 
 @dataclass(frozen=True)
 class JudgeConfig:
-    """Everything that decides a judge score (recorded with every verdict).
+    """Everything that decides a judge score (recorded with every verdict, URL redacted).
+
+    Time bound: one :meth:`Judge.score` call — connecting, sending, reading the whole reply, every retry
+    and every wait between attempts — ends within :attr:`total_timeout_s` seconds, which is
+    ``deadline_s`` if given, else ``(retries + 1) * timeout_s + backoff_s * (2**retries - 1)``: 247 s
+    with the defaults (4 attempts of at most 60 s, waits of 1, 2 and 4 s). A server that trickles its
+    reply byte by byte is cut off at that bound like one that never answers.
 
     Attributes:
         url: base URL of an OpenAI-compatible server (``http://127.0.0.1:8000/v1``) or the full
-            ``…/chat/completions`` URL.
+            ``…/chat/completions`` URL. Records hold :func:`redact_url` of it.
         model: the judge model name sent in the request.
         api_key_env: name of the environment variable holding the API key (None: no key sent).
         template: the user-prompt template with ``{prompt}`` and ``{response}``.
         template_name: a short name for the template, recorded.
         system_prompt: the system message.
         temperature, top_p, max_tokens, n: sampling settings; the score is the mean of the ``n`` samples.
-        timeout_s: seconds per HTTP request.
-        retries: extra attempts after a failed request.
-        backoff_s: first wait between attempts, doubled each time.
+        timeout_s: wall-clock seconds one attempt may take in all (connect, send, the whole reply) — not
+            per read.
+        retries: extra attempts after a failed one (connection error, timeout, HTTP 429 or 5xx, a reply
+            that is not JSON); HTTP 4xx and redirects are not retried.
+        backoff_s: first wait between attempts in seconds, doubled each time.
+        deadline_s: wall-clock seconds one :meth:`Judge.score` call may take in all; None: the bound
+            above.
+        follow_redirects: follow the server's HTTP redirects (at most 5, re-sending the same POST). Off by
+            default: a redirect is an error. Even when on, the API key and URL credentials are sent only
+            to the configured URL's origin (scheme, host and port), never to another.
     """
 
     url: str
@@ -81,10 +110,24 @@ class JudgeConfig:
     timeout_s: float = 60.0
     retries: int = 3
     backoff_s: float = 1.0
+    deadline_s: float | None = None
+    follow_redirects: bool = False
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
-            raise ConfigError(f"argument 'url' must start with http:// or https://, got {self.url!r}")
+            raise ConfigError(
+                f"argument 'url' must start with http:// or https://, got {redact_url(self.url)!r}"
+            )
+        try:
+            parts = urlsplit(self.url)
+            parts.port  # noqa: B018 (parsing the port is the check)
+            httpx.URL(self.url)
+        except (ValueError, httpx.InvalidURL) as err:
+            raise ConfigError(
+                f"argument 'url' is not a valid URL ({err}): {redact_url(self.url)!r}"
+            ) from None
+        if not parts.hostname:
+            raise ConfigError(f"argument 'url' has no host: {redact_url(self.url)!r}")
         if not self.model:
             raise ConfigError("argument 'model' (the judge model name) is empty")
         if "{prompt}" not in self.template or "{response}" not in self.template:
@@ -95,18 +138,34 @@ class JudgeConfig:
             raise ConfigError(f"argument 'retries' must be >= 0, got {self.retries}")
         if not self.timeout_s > 0:
             raise ConfigError(f"argument 'timeout_s' must be > 0, got {self.timeout_s}")
+        if not self.backoff_s >= 0:
+            raise ConfigError(f"argument 'backoff_s' must be >= 0, got {self.backoff_s}")
+        if self.deadline_s is not None and not self.deadline_s > 0:
+            raise ConfigError(f"argument 'deadline_s' must be > 0, got {self.deadline_s}")
 
     @property
     def endpoint(self) -> str:
-        base = self.url.rstrip("/")
-        return base if base.endswith("/chat/completions") else base + "/chat/completions"
+        """The chat-completions URL requests go to (credentials included: never record it); a query
+        string (``?api-version=…``) stays after the path."""
+        parts = urlsplit(self.url)
+        path = parts.path.rstrip("/")
+        if not path.endswith("/chat/completions"):
+            path += "/chat/completions"
+        return urlunsplit(parts._replace(path=path))
+
+    @property
+    def total_timeout_s(self) -> float:
+        """Seconds one :meth:`Judge.score` call takes at most, all attempts and waits included."""
+        bound = (self.retries + 1) * self.timeout_s + self.backoff_s * (2**self.retries - 1)
+        return bound if self.deadline_s is None else min(self.deadline_s, bound)
 
     def describe(self) -> dict[str, Any]:
-        """The settings as recorded in results (the key itself is never recorded)."""
+        """The settings as recorded in results (URLs redacted; the key itself is never recorded)."""
         record = asdict(self)
         record.pop("template")
+        record["url"] = redact_url(self.url)
         record["template_sha256"] = hashlib.sha256(self.template.encode("utf-8")).hexdigest()[:16]
-        record["endpoint"] = self.endpoint
+        record["endpoint"] = redact_url(self.endpoint)
         return record
 
 
@@ -133,6 +192,18 @@ def parse_judge_score(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+class _AttemptFailed(Exception):
+    """One attempt gave no usable reply; ``retry`` says whether another attempt may help."""
+
+    def __init__(self, message: str, *, retry: bool) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme))
+
+
 class Judge:
     """An OpenAI-compatible chat-completions judge.
 
@@ -144,42 +215,125 @@ class Judge:
     def __init__(self, config: JudgeConfig) -> None:
         self.config = config
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        if self.config.api_key_env:
-            key = os.environ.get(self.config.api_key_env)
+    def _credentials(self) -> dict[str, str]:
+        """The Authorization header for the configured origin: the API key, else the URL's userinfo."""
+        config = self.config
+        if config.api_key_env:
+            key = os.environ.get(config.api_key_env)
             if not key:
                 raise ConfigError(
-                    f"the judge API key variable {self.config.api_key_env} (argument 'api_key_env') is not set"
+                    f"the judge API key variable {config.api_key_env} (argument 'api_key_env') is not set"
                 )
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
+            if not (key.isascii() and key.isprintable()):
+                raise ConfigError(
+                    f"the judge API key in {config.api_key_env} (argument 'api_key_env') has characters "
+                    "an HTTP header cannot carry (non-ASCII or control characters)"
+                )
+            return {"Authorization": f"Bearer {key}"}
+        userinfo = urlsplit(config.endpoint).netloc.rpartition("@")[0]
+        if userinfo:
+            token = base64.b64encode(unquote(userinfo).encode("utf-8")).decode("ascii")
+            return {"Authorization": f"Basic {token}"}
+        return {}
+
+    def _secrets(self, credentials: dict[str, str]) -> list[str]:
+        """Strings that must not appear in an error message: the key, the userinfo, query values."""
+        parts = urlsplit(self.config.endpoint)
+        secrets = [value.partition(" ")[2] for value in credentials.values()]
+        secrets += [unquote(part) for part in re.split(r"[:@]", parts.netloc.rpartition("@")[0])]
+        secrets += [
+            value or name
+            for name, _, value in (item.partition("=") for item in parts.query.split("&"))
+            if unquote(name).lower() not in PUBLIC_QUERY_NAMES
+        ]
+        secrets += [parts.fragment]
+        secrets += [unquote(secret) for secret in secrets]
+        return sorted({secret for secret in secrets if len(secret) >= 4}, key=len, reverse=True)
 
     def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
         config = self.config
+        credentials = self._credentials()
         body = json.dumps(payload).encode("utf-8")
-        last_error = ""
+        started = time.monotonic()
+        try:
+            return _run(self._post_with_retries(body, credentials, started + config.total_timeout_s))
+        except JudgeError as err:
+            message = str(err)
+            for secret in self._secrets(credentials):
+                message = message.replace(secret, REDACTED)
+            raise JudgeError(message) from None
+
+    async def _post_with_retries(
+        self, body: bytes, credentials: dict[str, str], deadline: float
+    ) -> dict[str, Any]:
+        config = self.config
+        where = redact_url(config.endpoint)
+        attempts, last_error = 0, "no attempt fitted in the time"
         for attempt in range(config.retries + 1):
             if attempt:
-                time.sleep(config.backoff_s * 2 ** (attempt - 1))
-            request = urllib.request.Request(
-                config.endpoint, data=body, headers=self._headers(), method="POST"
-            )
+                wait = config.backoff_s * 2 ** (attempt - 1)
+                if deadline - time.monotonic() <= wait:
+                    break  # no time left for another attempt after the wait
+                await asyncio.sleep(wait)
+            limit = min(config.timeout_s, deadline - time.monotonic())
+            if limit <= 0:
+                break
+            attempts += 1
             try:
-                with urllib.request.urlopen(request, timeout=config.timeout_s) as reply:
-                    return json.loads(reply.read().decode("utf-8"))
-            except urllib.error.HTTPError as err:
-                last_error = f"HTTP {err.code} {err.reason}"
-                if err.code < 500 and err.code != 429:
-                    break  # a client error will not go away by retrying
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as err:
-                last_error = str(getattr(err, "reason", err))
-            except json.JSONDecodeError as err:
-                last_error = f"reply is not JSON ({err})"
-        raise JudgeError(f"judge at {config.endpoint} failed after {attempt + 1} attempt(s): {last_error}")
+                return await asyncio.wait_for(self._attempt(body, credentials, limit), timeout=limit)
+            except asyncio.TimeoutError:
+                last_error = f"no complete reply within {limit:.2g} s"
+            except _AttemptFailed as err:
+                last_error = str(err)
+                if not err.retry:
+                    break
+        raise JudgeError(
+            f"judge at {where} failed after {attempts} attempt(s) "
+            f"(bound {config.total_timeout_s:.3g} s in all): {last_error}"
+        )
+
+    async def _attempt(self, body: bytes, credentials: dict[str, str], limit: float) -> dict[str, Any]:
+        """One POST, following redirects only as :class:`JudgeConfig` allows; the parsed JSON reply."""
+        config = self.config
+        home = httpx.URL(config.endpoint)
+        url = home.copy_with(userinfo=b"")  # the userinfo travels as the Authorization header, or not at all
+        async with httpx.AsyncClient(timeout=httpx.Timeout(limit), follow_redirects=False) as client:
+            for _hop in range(_MAX_REDIRECTS + 1):
+                headers = {"Content-Type": "application/json", "Accept": "application/json"}
+                if _origin(url) == _origin(home):
+                    headers.update(credentials)
+                try:
+                    async with client.stream("POST", url, content=body, headers=headers) as reply:
+                        if reply.status_code in _REDIRECT_STATUSES and "location" in reply.headers:
+                            url = self._redirect_target(url, reply)
+                            continue
+                        content = await _read_limited(reply)
+                except (httpx.HTTPError, httpx.InvalidURL) as err:
+                    retry = isinstance(err, httpx.TransportError)  # a connection error may pass
+                    raise _AttemptFailed(f"{type(err).__name__}: {err}", retry=retry) from None
+                return _parse_reply(reply, content)
+        raise _AttemptFailed(f"more than {_MAX_REDIRECTS} redirects", retry=False)
+
+    def _redirect_target(self, url: httpx.URL, reply: httpx.Response) -> httpx.URL:
+        try:
+            target = url.join(reply.headers["location"])
+        except httpx.InvalidURL as err:
+            message = f"HTTP {reply.status_code} redirect to an invalid URL ({err})"
+            raise _AttemptFailed(message, retry=False) from None
+        shown = redact_url(str(target))
+        if not self.config.follow_redirects:
+            raise _AttemptFailed(
+                f"HTTP {reply.status_code} redirect to {shown}; judge redirects are not followed unless "
+                "allowed (argument 'follow_redirects'); give the final URL instead",
+                retry=False,
+            )
+        if target.scheme not in _DEFAULT_PORTS:
+            raise _AttemptFailed(f"HTTP {reply.status_code} redirect to a non-HTTP URL {shown}", retry=False)
+        return target.copy_with(userinfo=b"")
 
     def score(self, prompt: str, response: str) -> JudgeVerdict:
-        """Judge one response to one instruction (both as text)."""
+        """Judge one response to one instruction (both as text); see :class:`JudgeConfig` for the time
+        bound. Raises :class:`JudgeError` when no usable reply came."""
         config = self.config
         user = config.template.replace("{prompt}", prompt).replace("{response}", response or "")
         payload = {
@@ -194,14 +348,13 @@ class Judge:
             "n": config.n,
         }
         reply = self._post(payload)
+        where = redact_url(config.endpoint)
         try:
             samples = [str(choice["message"]["content"] or "") for choice in reply["choices"]]
-        except (KeyError, TypeError) as err:
-            raise JudgeError(
-                f"judge at {config.endpoint} sent a reply without choices[].message.content"
-            ) from err
+        except (KeyError, TypeError, IndexError) as err:
+            raise JudgeError(f"judge at {where} sent a reply without choices[].message.content") from err
         if not samples:
-            raise JudgeError(f"judge at {config.endpoint} sent no choices")
+            raise JudgeError(f"judge at {where} sent no choices")
         sample_scores = [parse_judge_score(sample) for sample in samples]
         valid = [value for value in sample_scores if value is not None]
         score = sum(valid) / len(valid) if valid else None
@@ -214,3 +367,45 @@ class Judge:
                 f"argument 'prompts' has {len(prompts)} entries but argument 'responses' has {len(responses)}"
             )
         return [self.score(prompt, response) for prompt, response in zip(prompts, responses, strict=True)]
+
+
+async def _read_limited(reply: httpx.Response) -> bytes:
+    chunks, size = [], 0
+    async for chunk in reply.aiter_raw():
+        size += len(chunk)
+        if size > _MAX_REPLY_BYTES:
+            raise _AttemptFailed(f"reply larger than {_MAX_REPLY_BYTES} bytes", retry=False)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_reply(reply: httpx.Response, content: bytes) -> dict[str, Any]:
+    """The JSON object of a 2xx reply; any other status or body is a failed attempt."""
+    status = reply.status_code
+    if not 200 <= status < 300:
+        snippet = content[:200].decode("utf-8", errors="replace").strip()
+        detail = f"HTTP {status} {reply.reason_phrase}" + (f": {snippet!r}" if snippet else "")
+        # a client error (bad key, unknown model) will not go away by retrying
+        raise _AttemptFailed(detail, retry=status >= 500 or status == 429)
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _AttemptFailed(f"reply is not UTF-8 text ({err})", retry=True) from None
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise _AttemptFailed(f"reply is not JSON ({err}): {text[:80]!r}", retry=True) from None
+    if not isinstance(parsed, dict):
+        raise _AttemptFailed(f"reply is JSON but not an object: {text[:80]!r}", retry=True)
+    return parsed
+
+
+def _run(coroutine: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """Run the request coroutine to completion from synchronous code, also inside a running event loop
+    (a notebook), where it runs on a short-lived worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from speechgap.data.text import check_text
 from speechgap.errors import ModelError
 from speechgap.synthesis.engine import TTSEngine, Utterance, Voice
 from speechgap.synthesis.timing import assign_events, split_words, word_times_from_starts
@@ -213,7 +214,13 @@ class EspeakEngine(TTSEngine):
         ]
 
     def synthesize(self, text: str, voice: Voice) -> Utterance:
-        """Speak ``text``; returns int16-scaled float32 audio at 22,050 Hz and word timings."""
+        """Speak ``text``; returns int16-scaled float32 audio at 22,050 Hz and word timings.
+
+        Raises:
+            DataError: ``text`` holds a NUL (espeak-ng would stop there, and the words after it would get
+                timings of words never spoken) or a lone surrogate.
+        """
+        check_text(text, path=None, field="text", controls="nul")
         blocks: list[np.ndarray] = []
         events: list[tuple[int, float]] = []
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 import re
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -70,7 +70,9 @@ def asr_wer_filter(transcribe: Transcribe, max_wer: float = 0.1) -> QualityFilte
     Note that the reference is the spoken text: an ASR that writes "3.5" where the text says "3.5" is
     right, one that writes "three point five" counts as errors.
     """
-    if not max_wer >= 0:
+    if isinstance(max_wer, bool) or not isinstance(max_wer, (int, float)) or not math.isfinite(max_wer):
+        raise ConfigError(f"argument 'max_wer' must be a finite number, got {max_wer!r}")
+    if max_wer < 0:
         raise ConfigError(f"argument 'max_wer' must be >= 0, got {max_wer}")
 
     def keep(audio: np.ndarray, sample_rate: int, text: str) -> tuple[bool, dict[str, Any]]:
@@ -86,24 +88,40 @@ def asr_wer_filter(transcribe: Transcribe, max_wer: float = 0.1) -> QualityFilte
 
 
 def load_transcriber(spec: str) -> Transcribe:
-    """Import ``"module:function"`` (a module on ``sys.path`` or a ``path/to/file.py``) -> the function."""
+    """Import ``"module:function"`` -> the function.
+
+    ``module`` is a module name, imported from ``sys.path`` as it is (the current folder is not added to
+    it: a file there named like a library module could shadow it), or an explicit ``path/to/file.py``,
+    loaded from that file.
+    """
     module_name, sep, function_name = spec.rpartition(":")
     if not sep or not module_name or not function_name:
-        raise ConfigError(f"argument 'spec' must be MODULE:FUNCTION (e.g. my_asr:transcribe), got {spec!r}")
-    try:
-        if module_name.endswith(".py"):
-            path = Path(module_name)
-            if not path.is_file():
-                raise ConfigError(f"argument 'spec' ({spec!r}): no such file {module_name}")
-            spec_obj = importlib.util.spec_from_file_location(path.stem, path)
-            module = importlib.util.module_from_spec(spec_obj)
+        raise ConfigError(
+            f"argument 'spec' must be MODULE:FUNCTION or path/to/file.py:FUNCTION (e.g. my_asr:transcribe), "
+            f"got {spec!r}"
+        )
+    if module_name.endswith(".py"):
+        path = Path(module_name)
+        if not path.is_file():
+            raise ConfigError(f"argument 'spec' ({spec!r}): no such file {module_name}")
+        spec_obj = importlib.util.spec_from_file_location(path.stem, path)
+        if spec_obj is None or spec_obj.loader is None:
+            raise ConfigError(f"argument 'spec' ({spec!r}): cannot load {module_name} as a Python module")
+        module = importlib.util.module_from_spec(spec_obj)
+        try:
             spec_obj.loader.exec_module(module)
-        else:
-            if "" not in sys.path and str(Path.cwd()) not in sys.path:
-                sys.path.insert(0, str(Path.cwd()))
+        except Exception as err:
+            raise ConfigError(
+                f"argument 'spec' ({spec!r}): {module_name} failed to load: {type(err).__name__}: {err}"
+            ) from err
+    else:
+        try:
             module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ConfigError(f"argument 'spec' ({spec!r}): cannot import {module_name!r}: {err}") from err
+        except ImportError as err:
+            raise ConfigError(
+                f"argument 'spec' ({spec!r}): cannot import {module_name!r}: {err} (a module in the current "
+                f"folder is not searched: give its file, e.g. ./{module_name.replace('.', '/')}.py:{function_name})"
+            ) from err
     function = getattr(module, function_name, None)
     if not callable(function):
         raise ConfigError(f"argument 'spec' ({spec!r}): {module_name!r} has no function {function_name!r}")

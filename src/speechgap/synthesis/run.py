@@ -10,15 +10,21 @@ Output folder layout::
 
 Resume: an item is finished once its line is in ``progress.jsonl`` (its audio is written before that
 line). A rerun skips finished items and synthesizes the rest; ``manifest.jsonl`` is rebuilt from the log at
-the end, so a run killed at any point and rerun gives every id exactly once.
+the end, so a run killed at any point and rerun gives every id exactly once. A run holds its folder
+(:class:`speechgap.io.RunLock`): a second run into the same folder at the same time is refused. Worker
+processes end with the run, even when it is killed.
 """
 
 from __future__ import annotations
 
+import ctypes
 import io
 import math
 import os
 import re
+import signal
+import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -31,20 +37,26 @@ from typing import Any
 
 import numpy as np
 
+from speechgap.data.manifest import _answer_problem
+from speechgap.data.text import check_nested_text, check_text
 from speechgap.data.types import SAMPLE_RATE
 from speechgap.errors import ConfigError, DataError, ModelError, SpeechgapError
 from speechgap.io import (
     JsonlAppender,
+    RunLock,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
     dumps_record,
+    prepare_out_dir,
     read_jsonl,
+    remove_stale_temp_files,
 )
 from speechgap.provenance import provenance
 from speechgap.synthesis.engine import TTSEngine, Utterance, Voice
 from speechgap.synthesis.quality import QualityFilter
-from speechgap.synthesis.render import option_letter, render_item
+from speechgap.synthesis.render import option_letter, render_item, split_options
+from speechgap.synthesis.timing import split_words
 from speechgap.synthesis.voices import VoiceBank
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
@@ -96,9 +108,20 @@ def _parse_item(record: dict[str, Any], *, path: str, line: int) -> TextItem:
     item_id = record["id"]
     if isinstance(item_id, bool) or not isinstance(item_id, (str, int)) or str(item_id).strip() == "":
         raise DataError(f"id must be a non-empty string, got {item_id!r}", path=path, line=line, field="id")
+    check_text(str(item_id), path=path, line=line, field="id")
     text = record["text"]
     if not isinstance(text, str) or not text.strip():
         raise DataError(f"text must be a non-empty string, got {text!r}", path=path, line=line, field="text")
+    # a NUL would end the text for the engine (a C library) and cut the clip short; refused, not stripped
+    check_text(text, path=path, line=line, field="text")
+    if not split_words(text):
+        raise DataError(
+            f"item {str(item_id)!r}: text {text!r} has no word to speak (only punctuation or symbols); the "
+            "engine would give a silent clip",
+            path=path,
+            line=line,
+            field="text",
+        )
     choices = record.get("choices")
     if choices is not None and (
         not isinstance(choices, list)
@@ -108,9 +131,14 @@ def _parse_item(record: dict[str, Any], *, path: str, line: int) -> TextItem:
         raise DataError(
             "choices must be a list of 2 to 26 non-empty strings", path=path, line=line, field="choices"
         )
+    for index, choice in enumerate(choices or []):
+        check_text(choice, path=path, line=line, field=f"choices[{index}]")
+    # the options the item is read with: its choices, or the options its text already lists
+    listed = split_options(text) if not choices else None
+    n_options = len(choices) if choices else (len(listed[1]) if listed is not None else None)
     answer = record.get("answer")
     if isinstance(answer, int) and not isinstance(answer, bool):
-        if not choices or not 0 <= answer < len(choices):
+        if not n_options or not 0 <= answer < n_options:
             raise DataError(
                 f"answer index {answer} does not name one of the choices",
                 path=path,
@@ -125,12 +153,20 @@ def _parse_item(record: dict[str, Any], *, path: str, line: int) -> TextItem:
             line=line,
             field="answer",
         )
+    elif answer is not None:
+        check_text(answer, path=path, line=line, field="answer")
+        problem = _answer_problem(answer, n_options) if n_options else None
+        if problem is not None:
+            raise DataError(problem, path=path, line=line, field="answer")
     subset = record.get("subset")
     if subset is not None and not isinstance(subset, str):
         raise DataError(f"subset must be a string, got {subset!r}", path=path, line=line, field="subset")
+    if subset is not None:
+        check_text(subset, path=path, line=line, field="subset")
     # An input "meta" object is merged (not nested); every other extra field is carried as is.
     meta = dict(record["meta"]) if isinstance(record.get("meta"), dict) else {}
     meta.update({key: value for key, value in record.items() if key not in (*_RESERVED_FIELDS, "meta")})
+    check_nested_text(meta, path=path, line=line, field="meta")
     return TextItem(str(item_id), text, choices, answer, subset, meta, f"{path}:{line}")
 
 
@@ -139,7 +175,9 @@ def read_items(source: str | Path | Iterable[Mapping[str, Any]]) -> list[TextIte
 
     Raises:
         DataError: the file is missing or empty; a line is not a JSON object; a line lacks ``id`` or
-            ``text`` or has a bad field; two items share an id (both lines named).
+            ``text`` or has a bad field (a control character other than tab and line breaks, or a lone
+            surrogate, in a text field; a text with no word to speak; an answer that names none of the
+            options); two items share an id (both lines named). The file, line and field are named.
     """
     items: list[TextItem] = []
     if isinstance(source, (str, Path)):
@@ -196,6 +234,11 @@ def _render(engine: TTSEngine, task: _Task) -> Utterance:
             f"engine {engine.name} failed on item {task.item_id!r}: {type(err).__name__}: {err}"
         ) from err
     audio = np.asarray(utterance.audio, dtype=np.float32).reshape(-1)
+    if not np.any(audio):
+        raise ModelError(
+            f"engine {engine.name} gave a silent clip ({len(audio) / utterance.sample_rate:.3f} s) for item "
+            f"{task.item_id!r}: {task.spoken[:80]!r}"
+        )
     if utterance.sample_rate != SAMPLE_RATE:
         audio = soxr.resample(audio, utterance.sample_rate, SAMPLE_RATE).astype(np.float32)
     duration = len(audio) / SAMPLE_RATE
@@ -208,10 +251,39 @@ def _render(engine: TTSEngine, task: _Task) -> Utterance:
 
 
 _WORKER_ENGINE: TTSEngine | None = None
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _init_worker(engine: TTSEngine) -> None:
+def _die_with_parent(parent_pid: int) -> None:
+    """End this worker process when the run that started it ends, even by SIGKILL (no cleanup runs there).
+
+    On Linux the kernel sends SIGKILL to the worker when its parent dies (``prctl(PR_SET_PDEATHSIG)``);
+    elsewhere a daemon thread checks the parent pid twice a second. A parent that died before this ran is
+    caught by comparing the pid.
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if not armed:
+
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="speechgap-parent-watch", daemon=True).start()
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _init_worker(engine: TTSEngine, parent_pid: int | None = None) -> None:
     global _WORKER_ENGINE
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     _WORKER_ENGINE = engine
 
 
@@ -281,6 +353,8 @@ def synthesize(
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+        raise ConfigError(f"argument 'workers' must be a whole number >= 0, got {workers!r}")
     items = read_items(items_or_path)
     if engine is None:
         from speechgap.synthesis.espeak import EspeakEngine
@@ -296,52 +370,65 @@ def synthesize(
             bank = bank.sample(voices, seed)
     else:
         bank = voices
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_out_dir(out_dir)
+    with RunLock(out_dir, command="synthesize"):
+        for folder in (out_dir, out_dir / "audio"):
+            remove_stale_temp_files(folder)
+        settings = {
+            "engine": engine.name,
+            "seed": seed,
+            "sample_rate": SAMPLE_RATE,
+            "speakers": bank.ids,
+            "voice_bank": bank.describe(),
+            "quality_filter": _filter_settings(quality_filter),
+        }
+        _check_same_settings(out_dir / "synthesis.json", settings)
+        source = str(items_or_path) if isinstance(items_or_path, (str, Path)) else "<items>"
+        engine_info = engine.describe()
+        atomic_write_json(
+            out_dir / "synthesis.json",
+            {
+                **provenance(
+                    model=engine_info, data={"input": source, "num_items": len(items)}, settings=settings
+                ),
+                "status": "running",
+            },
+        )
 
-    settings = {
-        "engine": engine.name,
-        "seed": seed,
-        "sample_rate": SAMPLE_RATE,
-        "speakers": bank.ids,
-        "voice_bank": bank.describe(),
-        "quality_filter": _filter_settings(quality_filter),
-    }
-    _check_same_settings(out_dir / "synthesis.json", settings)
-    source = str(items_or_path) if isinstance(items_or_path, (str, Path)) else "<items>"
-    engine_info = engine.describe()
-    atomic_write_json(
-        out_dir / "synthesis.json",
-        {
-            **provenance(
-                model=engine_info, data={"input": source, "num_items": len(items)}, settings=settings
-            ),
-            "status": "running",
-        },
-    )
-
-    renderings = {item.id: render_item(item.text, item.choices) for item in items}
-    with JsonlAppender(out_dir / "progress.jsonl", key=lambda record: record["id"]) as log:
-        _check_unchanged(out_dir / "progress.jsonl", renderings, bank, seed)
-        pending = [item for item in items if not log.done(item.id)]
-        resumed = len(items) - len(pending)
-        tasks = [_Task(item.id, renderings[item.id].spoken, bank.assign(item.id, seed)) for item in pending]
-        n_workers = _resolve_workers(workers, len(tasks))
-        bar = tqdm(total=len(items), initial=resumed, desc="synthesize", unit="item", disable=not progress)
-        try:
-            for item, task, utterance in zip(
-                pending, tasks, _render_all(engine, tasks, n_workers), strict=False
-            ):
-                log.write(
-                    _finish_item(
-                        out_dir, item, task, renderings[item.id].written, utterance, quality_filter, engine
+        renderings = {item.id: render_item(item.text, item.choices) for item in items}
+        with JsonlAppender(out_dir / "progress.jsonl", key=lambda record: record["id"]) as log:
+            _check_unchanged(out_dir / "progress.jsonl", renderings, bank, seed)
+            pending = [item for item in items if not log.done(item.id)]
+            resumed = len(items) - len(pending)
+            tasks = [
+                _Task(item.id, renderings[item.id].spoken, bank.assign(item.id, seed)) for item in pending
+            ]
+            n_workers = _resolve_workers(workers, len(tasks))
+            bar = tqdm(
+                total=len(items), initial=resumed, desc="synthesize", unit="item", disable=not progress
+            )
+            rendered = _render_all(engine, tasks, n_workers)
+            try:
+                for item, task, utterance in zip(pending, tasks, rendered, strict=False):
+                    log.write(
+                        _finish_item(
+                            out_dir,
+                            item,
+                            task,
+                            renderings[item.id].written,
+                            utterance,
+                            quality_filter,
+                            engine,
+                        )
                     )
-                )
-                bar.update(1)
-        finally:
-            bar.close()
+                    bar.update(1)
+            finally:
+                rendered.close()  # stops the worker processes at once if the loop ended early
+                bar.close()
 
-    return _finalize(out_dir, items, engine_info, source, settings, resumed, len(tasks), n_workers, started)
+        return _finalize(
+            out_dir, items, engine_info, source, settings, resumed, len(tasks), n_workers, started
+        )
 
 
 def _render_all(engine: TTSEngine, tasks: list[_Task], workers: int) -> Iterator[Utterance]:
@@ -353,18 +440,33 @@ def _render_all(engine: TTSEngine, tasks: list[_Task], workers: int) -> Iterator
         max_workers=min(workers, len(tasks)),
         mp_context=get_context("spawn"),
         initializer=_init_worker,
-        initargs=(engine,),
+        initargs=(engine, os.getpid()),
     )
+    finished = False
     try:
         chunksize = max(1, min(16, len(tasks) // (workers * 4)))
         yield from executor.map(_render_in_worker, tasks, chunksize=chunksize)
+        finished = True
     except BrokenProcessPool as err:
         raise ModelError(
             f"worker processes for engine {engine.name} failed ({err}); an engine must be picklable to run "
             "in workers: set argument 'workers' to 1 otherwise"
         ) from err
     finally:
+        if not finished:
+            # an error, Ctrl-C or a consumer that stopped early: do not wait for the queued work
+            _stop_workers(executor)
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_workers(executor: ProcessPoolExecutor) -> None:
+    terminate = getattr(executor, "terminate_workers", None)  # Python 3.14+
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
 
 
 def _finish_item(

@@ -13,6 +13,8 @@ ids and a seed, never of the order items arrive in:
 from __future__ import annotations
 
 import hashlib
+import math
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -64,7 +66,7 @@ class VoiceBank:
         rates = tuple(engine.default_rates if rates is None else rates)
         pitches = tuple(engine.default_pitches if pitches is None else pitches)
         for label, values in (("rates", rates), ("pitches", pitches)):
-            if not values or any(v <= 0 for v in values):
+            if not values or not all(_positive(v) for v in values):
                 raise ConfigError(f"argument '{label}' must be positive factors, got {values}")
         return cls(
             (
@@ -130,7 +132,7 @@ class VoiceBank:
         """
         if group_by not in ("voice", "speaker"):
             raise ConfigError(f"argument 'group_by' must be 'voice' or 'speaker', got {group_by!r}")
-        if not fractions or any(share <= 0 for share in fractions.values()):
+        if not fractions or not all(_positive(share) for share in fractions.values()):
             raise ConfigError(f"argument 'fractions' must hold positive shares, got {dict(fractions)}")
         groups: dict[str, list[Voice]] = {}
         for voice in self.speakers:
@@ -168,6 +170,13 @@ class VoiceBank:
         return {**self.origin, "num_speakers": len(self)}
 
 
+def _positive(value: object) -> bool:
+    """A finite number > 0 (NaN and infinity are no share, rate or pitch)."""
+    return (
+        isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    )
+
+
 def parse_fractions(text: str) -> dict[str, float]:
     """``"train=0.8,test=0.2"`` -> ``{"train": 0.8, "test": 0.2}`` (for the CLI)."""
     fractions: dict[str, float] = {}
@@ -178,9 +187,9 @@ def parse_fractions(text: str) -> dict[str, float]:
             share = float(value)
         except ValueError:
             share = -1.0
-        if not sep or not name or share <= 0 or name in fractions:
+        if not sep or not name or not _positive(share) or name in fractions:
             raise ConfigError(
-                f"argument 'text' must be NAME=SHARE,NAME=SHARE with positive shares and distinct names "
+                f"argument 'text' must be NAME=SHARE,NAME=SHARE with finite positive shares and distinct names "
                 f"(e.g. train=0.8,test=0.2), got {text!r}"
             )
         fractions[name] = share
