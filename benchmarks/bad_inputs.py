@@ -25,7 +25,7 @@ model (``speechgap mini path``), six held-out questions (``fixed_eval_set``), ha
 model folders and local HTTP servers on 127.0.0.1 (judge cases; started and stopped here).
 
     .venv/bin/python benchmarks/bad_inputs.py --out runs/bad_inputs [--only GROUP[,GROUP]] [--jobs 2]
-        [--case SUBSTRING] [--list] [--keep-all] [--reuse-fixtures]
+        [--case SUBSTRING[,SUBSTRING]] [--list] [--keep-all] [--reuse-fixtures]
 
 Writes ``--out/cases.json`` (every case: outcome, note, command, stderr tail) and ``--out/cases.md`` (the
 table); prints the counts by outcome and the table. Groups: security-and-hangs, nothing-lost,
@@ -607,6 +607,12 @@ class Case:
     run: Callable[[Env], Verdict]
     timeout: float = DEFAULT_TIMEOUT
     est: float = 10.0  # rough seconds, to start long cases first
+    also: tuple[tuple[str, str, str, str], ...] = ()
+    """Further results one run gives, as (name, group, command, expected); ``run`` then returns a dict
+    ``{name: Verdict}`` holding this case's name and theirs."""
+
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        return [(self.name, self.group, self.command, self.expected), *self.also]
 
 
 Words = Sequence[str | tuple[str, ...]]
@@ -630,9 +636,24 @@ def words_text(words: Words) -> str:
 Check = Callable[[Env, Run], tuple[str, str]]  # -> (outcome, note): handled / silent-accept / loss
 
 
+COMMANDS = (
+    "demo",
+    "synthesize",
+    "data",
+    "eval",
+    "score",
+    "capture",
+    "analyze",
+    "study",
+    "intervene",
+    "compress",
+    "mini",
+)
+
+
 def error_prefix(command: str) -> re.Pattern[str]:
     head = command.split()[0] if command else ""
-    if not head:
+    if head not in COMMANDS:  # argparse's own message for an unknown command
         return re.compile(r"speechgap: error:")
     return re.compile(rf"speechgap {re.escape(head)}( [a-z]+)?: error:")
 
@@ -671,7 +692,8 @@ def classify_cli(run: Run, command: str, words: Words | None, check: Check | Non
     where = "stderr" if run.stderr.strip() else "stdout"
     first = f"; {where}: {said[0][:200]}" if said else "; no output"
     head = command.split()[0] if command else ""
-    note = f"exit {rc} without 'speechgap {head}: error:' on stderr{first}"
+    prefix = f"speechgap {head}: error:" if head in COMMANDS else "speechgap: error:"
+    note = f"exit {rc} without '{prefix}' on stderr{first}"
     return Verdict("unexpected", note, rc, err or tail(run.stdout), run.seconds)
 
 
@@ -846,12 +868,18 @@ def api(
 
 
 def scenario(
-    name: str, group: str, command: str, expected: str, timeout: float = DEFAULT_TIMEOUT, est: float = 30.0
-) -> Callable[[Callable[[Env], Verdict]], Callable[[Env], Verdict]]:
+    name: str,
+    group: str,
+    command: str,
+    expected: str,
+    timeout: float = DEFAULT_TIMEOUT,
+    est: float = 30.0,
+    also: tuple[tuple[str, str, str, str], ...] = (),
+) -> Callable[[Callable[[Env], Any]], Callable[[Env], Any]]:
     """A multi-step case written as a function of its Env (resume, concurrency, judge servers)."""
 
-    def register(fn: Callable[[Env], Verdict]) -> Callable[[Env], Verdict]:
-        CASES.append(Case(name, group, command, expected, fn, timeout, est))
+    def register(fn: Callable[[Env], Any]) -> Callable[[Env], Any]:
+        CASES.append(Case(name, group, command, expected, fn, timeout, est, also))
         return fn
 
     return register
@@ -1757,11 +1785,34 @@ def define_cases() -> None:
         (("template",),),
     )
 
-    cli("model-chat-template-sandbox-escape", "security-and-hangs", EV.replace("$MODEL", "$TMP/model") + " --limit 1",
-        (("template", "sandbox", "unsafe"),),
-        setup=edit_model(lambda f: (f / "chat_template.jinja").write_text(
-            "{{ cycler.__init__.__globals__.os.system('touch " + str(f.parent / "PWNED") + "') }}"
-            "{{ ''.__class__.__mro__[1].__subclasses__() }}")), est=10)  # fmt: skip
+    @scenario(
+        "model-chat-template-sandbox-escape",
+        "security-and-hangs",
+        "speechgap "
+        + EV.replace("$MODEL", "$TMP/model")
+        + " --limit 1 (chat_template.jinja reaches os.system)",
+        "clear error naming the template, and the shell command never runs",
+        est=10,
+    )
+    def _(env: Env) -> Verdict:
+        marker = env.tmp / "PWNED"
+        escape = (
+            "{{ cycler.__init__.__globals__.os.system('touch " + str(marker) + "') }}"
+            "{{ ''.__class__.__mro__[1].__subclasses__() }}"
+        )
+        edit_model(lambda folder: (folder / "chat_template.jinja").write_text(escape))(env)
+        argv = shlex.split(env.expand(EV.replace("$MODEL", "$TMP/model") + " --limit 1"))
+        run = run_process(speechgap_argv(argv), env.tmp)
+        if marker.exists():
+            note = "the chat template left the sandbox and ran a shell command"
+            return Verdict("silent-accept", note, run.rc, tail(run.stderr), run.seconds)
+        return classify_cli(run, "eval", (("template", "sandbox", "unsafe"),), None, env)
+
+    bad_model(
+        "model-config-non-utf8",
+        lambda f: (f / "config.json").write_bytes(b'{"model_type": "qwen2_audio\xff"}'),
+        ("config.json",),
+    )
     cli("model-folder-missing", "clear-errors", EV.replace("$MODEL", "$TMP/nomodel"), ("nomodel",))
     cli(
         "model-hub-id-offline",
@@ -1914,6 +1965,7 @@ def define_cases() -> None:
 
     # ---------------------------------------------------------------- score and the judge
     SC = "score $TMP/ev"
+    cli("score-dir-is-file", "safety", "score $TMP/afile", ("afile",), setup=make_file)
     cli("score-missing-dir", "clear-errors", "score $TMP/nope", ("nope",))
     cli(
         "score-not-an-eval-dir",
@@ -2739,14 +2791,22 @@ def define_cases() -> None:
     cli("mini-ship-from-missing", "clear-errors", "mini ship --from $TMP/nozoo", (("--from", "nozoo"),))
 
     @scenario(
-        "mini-train-tiny-then-other-text-steps",
+        "mini-train-tiny",
         "silent",
-        f"speechgap {MINI}; then the same with --text-steps 2",
-        "1st: exit 0 and zoo.json; 2nd: clear refusal naming --text-steps OR a retrained base LM (not silent reuse)",
+        f"speechgap {MINI}",
+        "exit 0 and zoo.json written",
         est=400,
         timeout=1200,
+        also=(
+            (
+                "mini-train-rerun-other-text-steps",
+                "silent",
+                f"speechgap {MINI.replace('--text-steps 1', '--text-steps 2')} (into the folder of mini-train-tiny)",
+                "clear refusal naming --text-steps OR a retrained base LM (not silent reuse)",
+            ),
+        ),
     )
-    def _(env: Env) -> Verdict:
+    def _(env: Env) -> dict[str, Verdict]:
         first = run_process(speechgap_argv(shlex.split(env.expand(MINI))), env.tmp, timeout=900)
         zoo = env.tmp / "zoo"
         try:
@@ -2762,8 +2822,8 @@ def define_cases() -> None:
                 env,
             )
             if verdict.outcome != "handled":
-                verdict.note = "1st run (tiny settings): " + verdict.note
-                return verdict
+                skipped = Verdict("unexpected", "not run: mini-train-tiny did not finish")
+                return {"mini-train-tiny": verdict, "mini-train-rerun-other-text-steps": skipped}
             second = run_process(
                 speechgap_argv(shlex.split(env.expand(MINI.replace("--text-steps 1", "--text-steps 2")))),
                 env.tmp,
@@ -2777,10 +2837,12 @@ def define_cases() -> None:
                     return "handled", "retrained: base_lm records text_steps 2"
                 return "silent-accept", f"reused the base LM trained with text_steps {steps}"
 
-            verdict = classify_cli(second, "mini", ("--text-steps",), retrained, env)
-            verdict.note = f"1st run ok ({first.seconds:.0f} s); 2nd: " + verdict.note
-            verdict.seconds += first.seconds
-            return verdict
+            return {
+                "mini-train-tiny": verdict,
+                "mini-train-rerun-other-text-steps": classify_cli(
+                    second, "mini", ("--text-steps",), retrained, env
+                ),
+            }
         finally:
             shutil.rmtree(zoo / "speech", ignore_errors=True)  # 0.5 GB of training clips
 
@@ -3198,7 +3260,8 @@ def lock_cases(command_name: str, command: str, check: Callable[[Env], tuple[str
 # ------------------------------------------------------------------------------------------ the sweep
 
 
-def run_case(case: Case, fx: Fixtures, servers: JudgeServers, cases_dir: Path) -> Verdict:
+def run_case(case: Case, fx: Fixtures, servers: JudgeServers, cases_dir: Path) -> dict[str, Verdict]:
+    """Run one case in a fresh folder; its verdicts by name (one, or more for a case with ``also``)."""
     tmp = cases_dir / case.name
     if tmp.exists():
         _make_writable(tmp)
@@ -3207,26 +3270,22 @@ def run_case(case: Case, fx: Fixtures, servers: JudgeServers, cases_dir: Path) -
     env = Env(tmp, fx, servers)
     started = time.monotonic()
     _CPU.seconds = 0.0
+    names = [row[0] for row in case.rows()]
     try:
-        verdict = case.run(env)
+        verdicts = case.run(env)
     except FixtureMissing as err:
-        verdict = Verdict("unexpected", str(err))
+        verdicts = Verdict("unexpected", str(err))
     except Exception as err:  # a bug in this script: say so instead of stopping the sweep
-        verdict = Verdict("unexpected", f"harness error: {type(err).__name__}: {err}")
-    if not verdict.seconds:
-        verdict.seconds = round(time.monotonic() - started, 1)
-    verdict.cpu_seconds = round(getattr(_CPU, "seconds", 0.0), 1)
+        verdicts = Verdict("unexpected", f"harness error: {type(err).__name__}: {err}")
+    if isinstance(verdicts, Verdict):
+        verdicts = {name: verdicts for name in names}
+    cpu = round(getattr(_CPU, "seconds", 0.0), 1)
+    for name in names:
+        verdict = verdicts.setdefault(name, Verdict("unexpected", "the case gave no verdict for this part"))
+        verdict.seconds = verdict.seconds or round(time.monotonic() - started, 1)
+        verdict.cpu_seconds = cpu if name == case.name else 0.0
     _make_writable(tmp)
-    if case.name == "model-chat-template-sandbox-escape" and (tmp / "PWNED").exists():
-        verdict = Verdict(
-            "silent-accept",
-            "the chat template escaped the sandbox and ran a shell command",
-            verdict.rc,
-            verdict.stderr,
-            verdict.seconds,
-            verdict.cpu_seconds,
-        )
-    return verdict
+    return verdicts
 
 
 def _make_writable(folder: Path) -> None:
@@ -3246,7 +3305,9 @@ def main(argv: list[str] | None = None) -> int:
         "--out", default="runs/bad_inputs", help="output folder (fixtures, case folders, cases.json)"
     )
     parser.add_argument("--only", default=None, help=f"comma-separated groups: {', '.join(GROUPS)}")
-    parser.add_argument("--case", default=None, help="run only cases whose name contains this")
+    parser.add_argument(
+        "--case", default=None, help="run only cases whose name contains one of these (comma-separated)"
+    )
     parser.add_argument("--jobs", type=int, default=2, help="cases run at once (default 2)")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument(
@@ -3260,7 +3321,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
 
     define_cases()
-    names = [c.name for c in CASES]
+    names = [row[0] for case in CASES for row in case.rows()]
     assert len(names) == len(set(names)), [n for n in names if names.count(n) > 1]
     selected = list(CASES)
     if args.only:
@@ -3270,11 +3331,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--only: unknown group(s) {unknown}; groups: {', '.join(GROUPS)}")
         selected = [c for c in selected if c.group in groups]
     if args.case:
-        selected = [c for c in selected if args.case in c.name]
+        wanted = [part for part in args.case.split(",") if part]
+        selected = [c for c in selected if any(part in c.name for part in wanted)]
     if args.list:
-        for case in selected:
-            print(f"{case.group:<19} {case.name:<44} {case.command}")
-        print(f"{len(selected)} cases")
+        rows = [row for case in selected for row in case.rows()]
+        for name, group, command, _ in rows:
+            print(f"{group:<19} {name:<44} {command}")
+        print(f"{len(rows)} cases")
         return 0
 
     out = Path(args.out).resolve()
@@ -3288,7 +3351,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, problem in fx.failed.items():
         print(f"  fixture {name} FAILED: {problem}", flush=True)
     print(
-        f"fixtures ready in {time.monotonic() - began:.0f} s; {len(selected)} cases, {args.jobs} at a time",
+        f"fixtures ready in {time.monotonic() - began:.0f} s; "
+        f"{sum(len(c.rows()) for c in selected)} cases, {args.jobs} at a time",
         flush=True,
     )
     servers = JudgeServers()
@@ -3303,15 +3367,16 @@ def main(argv: list[str] | None = None) -> int:
         futures = {pool.submit(run_case, case, fx, servers, cases_dir): case for case in order}
         for done, future in enumerate(concurrent.futures.as_completed(futures), start=1):
             case = futures[future]
-            verdict = future.result()
-            results[case.name] = verdict
+            verdicts = future.result()
+            results.update(verdicts)
             with open(partial, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps({"name": case.name, "group": case.group, **vars(verdict)}) + "\n")
-            print(
-                f"[{done:>3}/{len(order)}] {verdict.outcome:<13} {case.name} ({verdict.seconds:.0f} s, cpu {verdict.cpu_seconds:.0f} s)",
-                flush=True,
-            )
-            if verdict.outcome in ("clear-error", "handled") and not args.keep_all:
+                for name, group, _, _ in case.rows():
+                    handle.write(json.dumps({"name": name, "group": group, **vars(verdicts[name])}) + "\n")
+            for name, verdict in verdicts.items():
+                timing = f"{verdict.seconds:.0f} s, cpu {verdict.cpu_seconds:.0f} s"
+                print(f"[{done:>3}/{len(order)} runs] {verdict.outcome:<13} {name} ({timing})", flush=True)
+            passed = all(v.outcome in ("clear-error", "handled") for v in verdicts.values())
+            if passed and not args.keep_all:
                 shutil.rmtree(cases_dir / case.name, ignore_errors=True)
         pool.shutdown()
     except BaseException:  # Ctrl-C: no new cases, and the running ones' processes killed
@@ -3332,18 +3397,19 @@ def main(argv: list[str] | None = None) -> int:
         counts[verdict.outcome] = counts.get(verdict.outcome, 0) + 1
     rows = [
         {
-            "name": case.name,
-            "group": case.group,
-            "command": case.command,
-            "expected": case.expected,
-            "outcome": results[case.name].outcome,
-            "note": results[case.name].note,
-            "exit_code": results[case.name].rc,
-            "seconds": results[case.name].seconds,
-            "cpu_seconds": results[case.name].cpu_seconds,
-            "stderr_tail": results[case.name].stderr,
+            "name": name,
+            "group": group,
+            "command": command,
+            "expected": expected,
+            "outcome": results[name].outcome,
+            "note": results[name].note,
+            "exit_code": results[name].rc,
+            "seconds": results[name].seconds,
+            "cpu_seconds": results[name].cpu_seconds,
+            "stderr_tail": results[name].stderr,
         }
         for case in selected
+        for name, group, command, expected in case.rows()
     ]
     commit = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True

@@ -53,6 +53,15 @@ def _model(
         for key, value in (("instruction", instruction), ("system_prompt", system_prompt))
         if value is not None
     }
+    for key, value in prompts.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"argument {key!r} must be a string, got {type(value).__name__}")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise ConfigError(
+                f"argument {key!r} is not valid text: {err.reason} at character {err.start}"
+            ) from None
     if isinstance(model, str | Path):
         from speechgap.models import load_model
 
@@ -190,6 +199,8 @@ def score(
     """Re-score an evaluation folder without the model (``speechgap score``)."""
     from speechgap.evaluation.report import score_run
 
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ConfigError(f"argument 'seed' must be a whole number >= 0, got {seed!r}")
     protocol = "voicebench" if voicebench_compat else mcq_protocol
     return score_run(out_dir, mcq_protocol=protocol, seed=seed, judge=judge)
 

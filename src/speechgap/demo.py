@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from speechgap.data.types import PairedDataset
+from speechgap.errors import ConfigError
 from speechgap.io import atomic_write_json, atomic_write_text
 from speechgap.provenance import provenance
 
@@ -47,6 +48,16 @@ class DemoSettings:
     dap_tau: float = 0.98
     dap_deep_tau: float = 0.88
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("n_questions", "max_new_tokens", "path_samples", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"argument {name!r} must be a whole number >= 1, got {value!r}")
+        if self.analysis_limit is not None and self.analysis_limit < 1:
+            raise ConfigError(f"argument 'analysis_limit' must be >= 1, got {self.analysis_limit}")
+        if self.fixes_limit < 0:
+            raise ConfigError(f"argument 'fixes_limit' must be >= 0, got {self.fixes_limit}")
 
 
 def _shipped_base_lm() -> Path | None:

@@ -233,6 +233,10 @@ def prepare_out_dir(path: str | Path, *, argument: str = "out_dir") -> Path:
         ConfigError: ``path`` is an existing file, cannot be created, or is not writable (named as
             ``argument``).
     """
+    if path is None or (isinstance(path, str) and not path.strip()):
+        raise ConfigError(f"argument {argument!r} is required: the folder results are written to")
+    if not isinstance(path, str | os.PathLike):
+        raise ConfigError(f"argument {argument!r} must be a folder path, got {type(path).__name__}")
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"argument {argument!r}: {path} is an existing file, not a folder")

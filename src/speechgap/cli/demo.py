@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+ARGUMENT_FLAGS = {
+    "out_dir": "--out",
+    "n_questions": "--questions",
+    "analysis_limit": "--analysis-limit",
+    "limit": "--analysis-limit",
+    "source": "--data",
+}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")

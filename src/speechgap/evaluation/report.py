@@ -26,6 +26,7 @@ from speechgap.io import (
     atomic_write_json,
     atomic_write_text,
     dumps_record,
+    prepare_out_dir,
     read_json,
     read_jsonl,
 )
@@ -122,6 +123,11 @@ def score_run(
     protocol = mcq_protocol or settings.get("mcq_protocol", "speechgap")
     seed = settings.get("seed", 0) if seed is None else seed
     records = [record for _, record in read_jsonl(results_path)]
+    if not records:
+        raise DataError(
+            "holds no record to score; run `speechgap eval` into this folder first", path=results_path
+        )
+    prepare_out_dir(out_dir, argument="out_dir")  # scores and the summary are rewritten here
 
     cache: dict[str, dict[str, Any]] = {}
     if judge is not None and (out_dir / JUDGE_CACHE).exists():
