@@ -25,6 +25,7 @@ from safetensors import SafetensorError as _SafetensorError
 
 from speechgap.data.types import SAMPLE_RATE, PairedSample
 from speechgap.errors import ConfigError, ModelError
+from speechgap.io import JsonObject
 
 MODALITIES = ("speech", "text")
 DEFAULT_INSTRUCTION = "Answer the question."
@@ -228,7 +229,7 @@ _JSON_TYPES = {
 }
 
 
-def read_config(path: str | Path) -> dict[str, Any]:
+def read_config(path: str | Path) -> JsonObject:
     """The raw ``config.json`` of a local model folder.
 
     Raises:
