@@ -83,7 +83,13 @@ def test_oracle_and_bad_arguments(tiny_dir, manifest, tmp_path, capsys):
     assert _run(tiny_dir, manifest, tmp_path / "x", "--method", "fastv") == 2
     assert "--method must be one of" in capsys.readouterr().err
     assert _run(tiny_dir, manifest, tmp_path / "y", "--method", "tome", "--layer", "9") == 2
-    assert "merge layers must be in 0..3" in capsys.readouterr().err
+    assert "--layer must be in 0..3 for this model of 4 blocks" in capsys.readouterr().err
+    argv = ["--method", "dap", "--deep-layer", "4"]
+    assert _run(tiny_dir, manifest, tmp_path / "z", *argv) == 2
+    assert "--deep-layer must be in 0..3" in capsys.readouterr().err
+    assert main(["intervene", "--model", str(tiny_dir), "--data", str(manifest), "--out", str(tmp_path / "i"),
+                 "--method", "oracle-merge", "--layer", "7", "--no-progress"]) == 2  # fmt: skip
+    assert "--layer must be in 0..3" in capsys.readouterr().err
 
 
 def test_intervene_runs_oracle_compression_through_the_same_engine(tiny_dir, manifest, tmp_path):
