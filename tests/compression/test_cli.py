@@ -86,7 +86,7 @@ def test_oracle_and_bad_arguments(tiny_dir, manifest, tmp_path, capsys):
     assert "--layer must be in 0..3 for this model of 4 blocks" in capsys.readouterr().err
     argv = ["--method", "dap", "--deep-layer", "4"]
     assert _run(tiny_dir, manifest, tmp_path / "z", *argv) == 2
-    assert "--deep-layer must be in 0..3" in capsys.readouterr().err
+    assert "--deep-layer must be in 1..3" in capsys.readouterr().err
     assert main(["intervene", "--model", str(tiny_dir), "--data", str(manifest), "--out", str(tmp_path / "i"),
                  "--method", "oracle-merge", "--layer", "7", "--no-progress"]) == 2  # fmt: skip
     assert "--layer must be in 0..3" in capsys.readouterr().err

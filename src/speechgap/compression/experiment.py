@@ -137,10 +137,11 @@ class CompressionSpec:
         spec = self.resolved(num_layers)
         m = spec.method
         used = {"ap-deep": "deep_layer", "dap": "deep_layer"}.get(m, None if m == "ap-input" else "layer")
-        if used is not None and not 0 <= int(getattr(spec, used)) <= num_layers - 1:
+        lowest = 1 if used == "deep_layer" else 0  # the deep merge comes after the input's
+        if used is not None and not lowest <= int(getattr(spec, used)) <= num_layers - 1:
             raise ConfigError(
-                f"argument {used!r} must be in 0..{num_layers - 1} for this model of {num_layers} blocks "
-                f"(layer l shortens the input of block l+1), got {getattr(spec, used)}"
+                f"argument {used!r} must be in {lowest}..{num_layers - 1} for this model of {num_layers} "
+                f"blocks (layer l shortens the input of block l+1), got {getattr(spec, used)}"
             )
         if m == "ap-input":
             return MergePlan({0: AffinityPooling(spec.tau, spec.omega, spec.rule)}, position=spec.position)
