@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from speechgap.analysis import AnalysisResult, AnalysisSettings
-from speechgap.compression.experiment import CompressionResult, CompressionSpec, run_compression, sweep
+from speechgap.compression.experiment import (
+    CompressionResult,
+    CompressionSpec,
+    check_method_settings,
+    run_compression,
+    sweep,
+)
 from speechgap.data.load import load_pairs
 from speechgap.data.types import PairedDataset
 from speechgap.errors import ConfigError
@@ -98,13 +104,29 @@ def _data(data: DataLike, name: str = "data") -> PairedDataset:
             f"argument {name!r} must be a PairedDataset, a manifest path or a data spec string, "
             f"got {type(data).__name__}"
         )
+    if not str(data).strip():
+        raise ConfigError(
+            f"argument {name!r} is empty: give a manifest .jsonl, a VoiceBench or SpeechMMLU folder, or a "
+            "data spec (docs/data.md)"
+        )
     return load_pairs(data)
 
 
 def _modalities(modality: str | Sequence[str]) -> tuple[str, ...]:
+    """``modality`` as EvalSettings takes it, refused here in the argument's own name."""
     if isinstance(modality, str):
-        return tuple(part.strip() for part in modality.split(",") if part.strip())
-    return tuple(modality)
+        chosen = tuple(part.strip() for part in modality.split(",") if part.strip())
+    elif isinstance(modality, Sequence) and all(isinstance(m, str) for m in modality):
+        chosen = tuple(modality)
+    else:
+        raise ConfigError(f"argument 'modality' must be 'speech', 'text' or both, got {modality!r}")
+    bad = [m for m in chosen if m not in ("speech", "text")]
+    if bad or not chosen:
+        raise ConfigError(f"argument 'modality' takes speech, text or both, got {bad or 'nothing'}")
+    repeated = sorted({m for m in chosen if chosen.count(m) > 1})
+    if repeated:
+        raise ConfigError(f"argument 'modality' names {repeated[0]!r} twice; give each run once")
+    return chosen
 
 
 # ---------------------------------------------------------------------------------------------- evaluate
@@ -407,24 +429,21 @@ def _intervene_by_merging(
 
 # ---------------------------------------------------------------------------------------------- compress
 
-_SPEC_DEFAULTS = CompressionSpec()
-
-
 def compress(
     model: ModelLike,
     data: DataLike,
     out_dir: str | Path,
     *,
     method: str = "dap",
-    tau: float = _SPEC_DEFAULTS.tau,
-    omega: int = _SPEC_DEFAULTS.omega,
+    tau: float | None = None,
+    omega: int | None = None,
     deep_layer: int | None = None,
-    deep_tau: float = _SPEC_DEFAULTS.deep_tau,
-    deep_omega: int = _SPEC_DEFAULTS.deep_omega,
-    rule: str = _SPEC_DEFAULTS.rule,
-    position: str = _SPEC_DEFAULTS.position,
+    deep_tau: float | None = None,
+    deep_omega: int | None = None,
+    rule: str | None = None,
+    position: str | None = None,
     layer: int | None = None,
-    retention: float = _SPEC_DEFAULTS.retention,
+    retention: float | None = None,
     sweep_tau: Sequence[float] = (),
     sweep_retention: Sequence[float] = (),
     sweep_layers: Sequence[int] = (),
@@ -441,18 +460,24 @@ def compress(
 ) -> CompressionResult:
     """Speech-token merging against the unmerged model on the same samples (``speechgap compress``).
 
-    ``method``: ``ap-input``, ``ap-deep``, ``dap`` (Affinity Pooling, paper 2; its Qwen2-Audio settings
-    are the defaults), ``oracle-random`` / ``oracle-uniform`` / ``oracle-merge`` (paper 2's oracle
-    compression at ``layer`` to ``retention``), ``tome``. ``sweep_*``: one variant per value.
+    ``method``: ``ap-input``, ``ap-deep``, ``dap`` (Affinity Pooling, paper 2), ``oracle-random`` /
+    ``oracle-uniform`` / ``oracle-merge`` (paper 2's oracle compression at ``layer`` to ``retention``),
+    ``tome``. A merge setting left None takes paper 2's Qwen2-Audio value (:class:`CompressionSpec`:
+    tau 0.8, omega 1, deep_tau 0.7, deep_omega 3, rule max, position first, retention 0.25, the deep layer
+    29 of 32 mapped proportionally); a setting the method does not read (``retention`` for ``dap``, ``tau``
+    for ``oracle-merge``) is refused, naming the ones it does. ``sweep_*``: one variant per value.
 
     Returns:
         :class:`~speechgap.compression.experiment.CompressionResult` (one variant per setting).
     """
     get_method(method, kind="compression")
-    base = CompressionSpec(
-        method=method, tau=tau, omega=omega, deep_layer=deep_layer, deep_tau=deep_tau, deep_omega=deep_omega,
-        rule=rule, position=position, layer=layer, retention=retention, seed=seed,
-    )  # fmt: skip
+    named = {
+        "tau": tau, "omega": omega, "deep_layer": deep_layer, "deep_tau": deep_tau, "deep_omega": deep_omega,
+        "rule": rule, "position": position, "layer": layer, "retention": retention,
+    }  # fmt: skip
+    given = {name: value for name, value in named.items() if value is not None}
+    check_method_settings(method, given)
+    base = CompressionSpec(method=method, seed=seed, **given)
     specs = sweep(
         base, taus=list(sweep_tau), retentions=list(sweep_retention), layers=[int(x) for x in sweep_layers]
     )

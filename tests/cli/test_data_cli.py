@@ -56,11 +56,13 @@ def test_data_json_is_the_library_record(manifest, capsys):
 def test_data_names_the_first_sample_that_does_not_load(manifest, capsys):
     (manifest.parent / "audio" / "b.wav").write_bytes(b"RIFF, then nothing a decoder can read")
     assert main(["data", "--data", str(manifest)]) == 2
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2
-    assert lines[0].startswith("speechgap data: sample 1 (id 'b') does not load: ")
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("speechgap data: error: sample 1 (id 'b') does not load: ")
     assert "b.wav" in lines[0]
-    assert lines[1] == "checked 1 of 3 samples before this one"
+    assert lines[0].endswith("(checked 1 of 3 samples before this one)")
 
 
 def test_data_refuses_a_negative_limit(manifest, capsys):

@@ -118,9 +118,13 @@ def test_cli_data_summarises_and_checks_every_sample(manifest_dir, capsys):
 
 def test_cli_data_reports_the_first_bad_sample(manifest_dir, capsys):
     (manifest_dir / "audio" / "b.flac").write_bytes(b"fLaC broken")
-    assert main(["data", "--data", str(manifest_dir / "manifest.jsonl")]) == 2
-    out = capsys.readouterr().out
-    assert "sample 1 (id 'b') does not load" in out and "b.flac" in out and "checked 1 of 4" in out
+    from speechgap.cli import main as cli_main
+
+    assert cli_main(["data", "--data", str(manifest_dir / "manifest.jsonl")]) == 2
+    captured = capsys.readouterr()
+    err = captured.err
+    assert captured.out == "" and err.startswith("speechgap data: error: ")
+    assert "sample 1 (id 'b') does not load" in err and "b.flac" in err and "checked 1 of 4" in err
 
 
 def test_cli_data_bad_spec_is_a_speechgap_error():

@@ -303,8 +303,9 @@ def test_data_cli_names_the_sample_and_file_whose_audio_is_nan(tmp_path, capsys)
     path = write_manifest_lines(tmp_path, [good(0)], audio=audio)
     status, out, err = run_cli(["data", "--data", str(path)], capsys)
     assert status == 2 and "Traceback" not in out + err
-    assert "sample 0 (id 'q0') does not load" in out and str(tmp_path / "a.wav") in out
-    assert f"{path}:1, field 'audio'" in out and "NaN" in out
+    assert "speechgap data: error: sample 0 (id 'q0') does not load" in err and str(tmp_path / "a.wav") in err
+    assert f"{path}:1, field 'audio'" in err and "NaN" in err
+    assert out == ""
 
 
 def test_a_manifest_sample_with_loud_audio_names_wav_and_manifest_line(tmp_path):
@@ -436,6 +437,81 @@ def test_intervene_cli_refuses_bad_settings_before_loading_the_model(tmp_path, c
     status, _, err = run_cli(_intervene(tmp_path, method, *extra), capsys)
     assert_refused(status, err, needle)
     assert MISSING_MODEL not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--method", "dap", "--retention", "0.5"), "--retention is not a setting of method 'dap'"),
+        (("--method", "ap-input", "--deep-tau", "0.6"), "--deep-tau is not a setting of method 'ap-input'"),
+        (("--method", "ap-deep", "--tau", "0.6"), "--tau is not a setting of method 'ap-deep'"),
+        (("--method", "oracle-merge", "--tau", "0.6"), "--tau is not a setting of method 'oracle-merge'"),
+        (("--method", "tome", "--omega", "2"), "--omega is not a setting of method 'tome'"),
+        (("--method", "oracle-uniform", "--rule", "mean"), "--rule is not a setting of method 'oracle-uniform'"),
+    ],
+)
+def test_compress_cli_refuses_a_flag_the_method_does_not_read(tmp_path, capsys, args, needle):
+    status, _, err = run_cli(_compress(tmp_path, *args), capsys)
+    assert_refused(status, err, needle, "its settings:")
+    assert MISSING_MODEL not in err
+
+
+@pytest.mark.parametrize(
+    ("method", "extra", "needle"),
+    [
+        ("angle", ("--retention", "0.5"), "--retention is not a setting of method 'angle'"),
+        ("length", ("--calibration-layer", "output"), "--calibration-layer is not a setting of method 'length'"),
+        ("calibration", ("--k", "2"), "--k is not a setting of method 'calibration'"),
+        ("redundancy", ("--layer", "1"), "--layer is not a setting of method 'redundancy'"),
+        ("angle", ("--repeats", "1,2"), "--repeats is not a setting of method 'angle'"),
+        ("oracle-merge", ("--critical", "all"), "--critical is not a setting of method 'oracle-merge'"),
+        ("dap", ("--retention", "0.5"), "--retention is not a setting of method 'dap'"),
+    ],
+)
+def test_intervene_cli_refuses_a_flag_the_method_does_not_read(tmp_path, capsys, method, extra, needle):
+    status, _, err = run_cli(_intervene(tmp_path, method, *extra), capsys)
+    assert_refused(status, err, needle)
+    assert MISSING_MODEL not in err
+
+
+@pytest.mark.parametrize(
+    ("verb", "kwargs", "needle"),
+    [
+        ("compress", {"method": "dap", "retention": 0.5}, "argument 'retention' is not a setting of method 'dap'"),
+        ("compress", {"method": "tome", "tau": 0.5}, "argument 'tau' is not a setting of method 'tome'"),
+        ("intervene", {"method": "dap", "retention": 0.5}, "argument 'retention' is not a setting of method 'dap'"),
+        ("intervene", {"method": "oracle-merge", "deep_tau": 0.5}, "argument 'deep_tau' is not a setting"),
+    ],
+)
+def test_python_verbs_refuse_a_setting_the_method_does_not_read(tmp_path, verb, kwargs, needle):
+    import speechgap
+
+    call = getattr(speechgap, verb)
+    args = (MISSING_MODEL, str(tmp_path / "none.jsonl"))
+    if verb == "intervene":
+        args = (*args, kwargs.pop("method"))
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        call(*args, tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_settings_each_merging_method_reads_build_its_plan():
+    """Every setting a method is said to read changes its merge plan (none is listed for nothing), and
+    every setting it is said not to read leaves the plan unchanged."""
+    from speechgap.compression.experiment import METHOD_SETTINGS
+
+    changed = {
+        "tau": 0.5, "omega": 2, "deep_layer": 2, "deep_tau": 0.4, "deep_omega": 2, "rule": "mean",
+        "position": "mean", "layer": 1, "retention": 0.5, "seed": 7,
+    }  # fmt: skip
+    for method, reads in METHOD_SETTINGS.items():
+        base = CompressionSpec(method=method).plan(4).describe()
+        for name, value in changed.items():
+            plan = CompressionSpec(method=method, **{name: value}).plan(4).describe()
+            if name == "seed" and method != "oracle-random":
+                assert name in reads  # the bootstrap's seed: read by every run, not by the plan
+                continue
+            assert (plan != base) == (name in reads), (method, name)
 
 
 @pytest.mark.parametrize(

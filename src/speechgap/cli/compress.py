@@ -38,17 +38,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="dap",
         help="ap-input, ap-deep, dap (default), oracle-random, oracle-uniform, oracle-merge, tome",
     )
-    ap = parser.add_argument_group("Affinity Pooling (paper 2's Qwen2-Audio settings are the defaults)")
-    ap.add_argument("--tau", type=float, default=0.8, help="input AP threshold (default 0.8)")
-    ap.add_argument("--omega", type=int, default=1, help="input AP look-back window (default 1)")
+    ap = parser.add_argument_group(
+        "Affinity Pooling (paper 2's Qwen2-Audio settings are the defaults; a flag the method does not read "
+        "is refused)"
+    )
+    ap.add_argument("--tau", type=float, default=None, help="input AP threshold (default 0.8)")
+    ap.add_argument("--omega", type=int, default=None, help="input AP look-back window (default 1)")
     ap.add_argument(
         "--deep-layer", type=int, default=None, help="deep AP layer (default: 29 of 32 mapped proportionally)"
     )
-    ap.add_argument("--deep-tau", type=float, default=0.7, help="deep AP threshold (default 0.7)")
-    ap.add_argument("--deep-omega", type=int, default=3, help="deep AP look-back window (default 3)")
-    ap.add_argument("--rule", default="max", help="max (window max, default) or mean (window mean)")
+    ap.add_argument("--deep-tau", type=float, default=None, help="deep AP threshold (default 0.7)")
+    ap.add_argument("--deep-omega", type=int, default=None, help="deep AP look-back window (default 3)")
+    ap.add_argument("--rule", default=None, help="max (window max, default) or mean (window mean)")
     ap.add_argument(
-        "--position", default="first", help="position id a merged token keeps: first (default), mean, compact"
+        "--position", default=None, help="position id a merged token keeps: first (default), mean, compact"
     )
     ap.add_argument(
         "--sweep-tau", default=None, help="comma-separated taus: one variant each (dap: input tau)"
@@ -56,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     oracle = parser.add_argument_group("oracle compression and ToMe")
     oracle.add_argument("--layer", type=int, default=None, help="layer to shorten (default: the deep layer)")
     oracle.add_argument(
-        "--retention", type=float, default=0.25, help="fraction of tokens kept (default 0.25)"
+        "--retention", type=float, default=None, help="fraction of tokens kept (default 0.25)"
     )
     oracle.add_argument("--sweep-retention", default=None, help="comma-separated retention budgets")
     oracle.add_argument("--sweep-layers", default=None, help="comma-separated layers")

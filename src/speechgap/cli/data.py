@@ -4,14 +4,16 @@
 
 Prints the source, the sample count, counts per subset, how many samples are multiple choice, and audio
 duration statistics (seconds): :meth:`speechgap.data.types.PairedDataset.summarize`, which decodes every
-sample's audio on the way. The first sample that fails is reported with its position and id, and the
-command exits with status 2.
+sample's audio on the way. The first sample that fails is reported on stderr with its position and id, and
+the command exits with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+
+ARGUMENT_FLAGS = {"source": "--data"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from speechgap.data.load import load_pairs
     from speechgap.data.types import SampleLoadError
-    from speechgap.errors import ConfigError
+    from speechgap.errors import ConfigError, DataError
 
     if args.limit is not None and args.limit < 0:
         raise ConfigError(f"--limit must be >= 0, got {args.limit}")
@@ -36,9 +38,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = dataset.summarize()
     except SampleLoadError as err:
-        print(f"speechgap data: {err}")
-        print(f"checked {err.position} of {len(dataset)} samples before this one")
-        return 2
+        # reported like every other error: on stderr, "speechgap data: error: ...", exit status 2
+        raise DataError(f"{err} (checked {err.position} of {len(dataset)} samples before this one)") from None
     if args.json:
         print(json.dumps(summary.to_json(), ensure_ascii=False))
     else:

@@ -28,23 +28,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     oracle = parser.add_argument_group("oracle compression (paper 2; runs as speechgap compress does)")
     oracle.add_argument("--layer", type=int, default=None, help="layer to shorten (default: the deep layer)")
-    oracle.add_argument("--retention", type=float, default=0.25, help="fraction of speech tokens kept (0.25)")
+    oracle.add_argument("--retention", type=float, default=None, help="fraction of speech tokens kept (0.25)")
     oracle.add_argument("--sweep-layers", default=None, help="comma-separated layers (a sweep over layers)")
     rep = parser.add_argument_group("angle projection / length normalization (paper 1)")
     rep.add_argument(
         "--critical",
         choices=("bottom-k", "all"),
-        default="bottom-k",
+        default=None,
         help="critical tokens (default bottom-k)",
     )
-    rep.add_argument("--k", type=int, default=3, help="frames kept by bottom-k (default 3)")
+    rep.add_argument("--k", type=int, default=None, help="frames kept by bottom-k (default 3)")
     rep.add_argument(
-        "--path", choices=("argmax", "dtw"), default="argmax", help="alignment path (default argmax)"
+        "--path", choices=("argmax", "dtw"), default=None, help="alignment path (default argmax)"
     )
     rep.add_argument(
-        "--path-layer", type=int, default=0, help="layer of the alignment path (default 0: input)"
+        "--path-layer", type=int, default=None, help="layer of the alignment path (default 0: input)"
     )
-    rep.add_argument("--apply-layer", type=int, default=0, help="layer edited (default 0: decoder input)")
+    rep.add_argument("--apply-layer", type=int, default=None, help="layer edited (default 0: decoder input)")
     cal = parser.add_argument_group("statistical calibration (paper 3)")
     cal.add_argument("--calibration", default=None, metavar="DATA_SPEC", help="separate calibration data")
     cal.add_argument(
@@ -54,19 +54,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="F",
         help="draw this share of --data as the calibration split (seeded by --split-seed)",
     )
-    cal.add_argument("--split-seed", type=int, default=0, help="seed of the calibration split (default 0)")
+    cal.add_argument("--split-seed", type=int, default=None, help="seed of the calibration split (default 0)")
     cal.add_argument("--calibration-stats", default=None, metavar="FILE", help="reuse saved statistics")
     cal.add_argument(
-        "--calibration-layer", default="input", help="input (default), output, or a layer index 0..L"
+        "--calibration-layer", default=None, help="input (default), output, or a layer index 0..L"
     )
     cal.add_argument(
         "--calibration-positions",
         choices=("span", "all"),
-        default="span",
+        default=None,
         help="edit the speech span (default) or every position incl. generated tokens",
     )
     red = parser.add_argument_group("text redundancy test (paper 3)")
-    red.add_argument("--repeats", default="1,2,4,8", help="repeat counts (default 1,2,4,8)")
+    red.add_argument("--repeats", default=None, help="repeat counts (default 1,2,4,8)")
     ev = parser.add_argument_group("evaluation")
     ev.add_argument("--limit", type=int, default=None, help="first N evaluation samples only")
     ev.add_argument(
@@ -88,31 +88,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from speechgap.api import intervene
     from speechgap.errors import ConfigError
-    from speechgap.evaluation.methods import get_method
-    from speechgap.interventions.run import REDUNDANCY
     from speechgap.io import RunLock, prepare_out_dir
 
-    settings: dict = {}
-    if args.method == REDUNDANCY:
-        settings = {"repeats": args.repeats}
-    elif get_method(args.method).kind == "compression":
-        settings = {"retention": args.retention}
-        if args.layer is not None:
-            settings["layer"] = args.layer
-    else:
-        named = {
-            "critical": args.critical,
-            "k": args.k,
-            "path": args.path,
-            "path_layer": args.path_layer,
-            "apply_layer": args.apply_layer,
-            "calibration_layer": args.calibration_layer,
-            "calibration_positions": args.calibration_positions,
-            "calibration_fraction": args.calibration_fraction,
-            "split_seed": args.split_seed,
-            "calibration_stats": args.calibration_stats,
-        }
-        settings = {name: named[name] for name in get_method(args.method).settings if name in named}
+    # every method flag defaults to None: a flag given to a method that does not read it is refused by
+    # the method (naming the flags it reads), not silently ignored
+    named = {
+        "repeats": args.repeats,
+        "retention": args.retention,
+        "layer": args.layer,
+        "critical": args.critical,
+        "k": args.k,
+        "path": args.path,
+        "path_layer": args.path_layer,
+        "apply_layer": args.apply_layer,
+        "calibration_layer": args.calibration_layer,
+        "calibration_positions": args.calibration_positions,
+        "calibration_fraction": args.calibration_fraction,
+        "split_seed": args.split_seed,
+        "calibration_stats": args.calibration_stats,
+    }
+    settings = {name: value for name, value in named.items() if value is not None}
     try:
         sweep_layers = [int(x) for x in (args.sweep_layers or "").split(",") if x.strip()]
     except ValueError:

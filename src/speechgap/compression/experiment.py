@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -245,6 +245,34 @@ def _swept(base: CompressionSpec, argument: str, changes: dict[str, Any]) -> Com
 
 SPEC_SETTINGS = tuple(name for name in CompressionSpec.__dataclass_fields__ if name != "method")
 
+_AP = ("rule", "position")
+METHOD_SETTINGS: dict[str, tuple[str, ...]] = {
+    "ap-input": ("tau", "omega", *_AP, "seed"),
+    "ap-deep": ("deep_layer", "deep_tau", "deep_omega", *_AP, "seed"),
+    "dap": ("tau", "omega", "deep_layer", "deep_tau", "deep_omega", *_AP, "seed"),
+    "oracle-random": ("layer", "retention", "position", "seed"),
+    "oracle-uniform": ("layer", "retention", "position", "seed"),
+    "oracle-merge": ("layer", "retention", "position", "seed"),
+    "tome": ("layer", "retention", "position", "seed"),
+}
+"""The :class:`CompressionSpec` settings each merging method reads (``seed`` is also the bootstrap's): a
+setting given to a method that does not read it is refused, naming the ones it does."""
+
+
+def check_method_settings(method: str, given: Iterable[str]) -> None:
+    """Refuse settings ``method`` does not read (``given``: the names the user set), naming the ones it does.
+
+    Raises:
+        ConfigError: naming the first such setting and the method's own settings.
+    """
+    reads = METHOD_SETTINGS.get(method, SPEC_SETTINGS)
+    unknown = sorted(set(given) - set(reads))
+    if unknown:
+        names = ", ".join(f"argument {name!r}" for name in unknown)
+        raise ConfigError(
+            f"{names} is not a setting of method {method!r} (its settings: {', '.join(reads)})"
+        )
+
 
 def _merged_model(context: MethodContext) -> CompressedModel:
     """The factory of every compression method: the adapter behind the method's merge plan."""
@@ -279,7 +307,7 @@ for _name in METHODS:
             )
         ),
         kind="compression",
-        settings=SPEC_SETTINGS,
+        settings=METHOD_SETTINGS[_name],
         description=_DESCRIPTIONS[_name],
     )
 
@@ -563,7 +591,8 @@ def _run_compression(
         ),
     )
     for spec in specs:
-        options = {k: v for k, v in asdict(spec).items() if k != "method"}
+        reads = METHOD_SETTINGS.get(spec.method, SPEC_SETTINGS)
+        options = {k: v for k, v in asdict(spec).items() if k in reads}
         context = MethodContext(adapter, options, out_dir, data, progress=progress)
         merged = get_method(spec.method, kind="compression").build(context)
         variant_dir = out_dir / spec.name

@@ -145,6 +145,12 @@ def load_pairs(
     """
     if isinstance(source, PairedDataset):
         return _finish(source, limit)
+    if isinstance(source, (str, Path)) and not str(source).strip():
+        # an empty string would otherwise be read as the current folder
+        raise DataError(
+            "argument 'source' is empty: give a manifest .jsonl, a VoiceBench or SpeechMMLU folder, or a "
+            "data spec (docs/data.md)"
+        )
     if isinstance(source, str) and ("?" in source or source.split(":", 1)[0].lower() in LOADERS):
         spec = _parse_spec(source, "source")
         return load_pairs(

@@ -122,7 +122,10 @@ def score_run(
     settings = run_record.get("settings", {})
     protocol = mcq_protocol or settings.get("mcq_protocol", "speechgap")
     seed = settings.get("seed", 0) if seed is None else seed
-    records = [record for _, record in read_jsonl(results_path)]
+    records = []
+    for line, record in read_jsonl(results_path):
+        _check_result_record(record, results_path, line)
+        records.append(record)
     if not records:
         raise DataError(
             "holds no record to score; run `speechgap eval` into this folder first", path=results_path
@@ -189,6 +192,25 @@ def _rescore_voicebench_compat(records: list[dict[str, Any]], seed: int) -> None
                 score=float(parse.letter == answer),
                 rule=f"voicebench_compat:{parse.rule}",
             )
+
+
+def _check_result_record(record: dict[str, Any], path: Path, line: int) -> None:
+    """Refuse a results line that cannot be scored, naming the file, line and field."""
+    for name in ("id", "modality", "reference"):
+        if name not in record:
+            raise DataError(
+                f"record has no {name!r}: not a line written by `speechgap eval`", path=path, line=line, field=name
+            )
+    reference = record["reference"]
+    if not isinstance(reference, dict):
+        raise DataError("'reference' must be an object", path=path, line=line, field="reference")
+    if not isinstance(reference.get("scoring_mode"), str):
+        raise DataError(
+            "the reference has no scoring mode: not a line written by `speechgap eval`",
+            path=path,
+            line=line,
+            field="reference.scoring_mode",
+        )
 
 
 def _read_run_record(out_dir: Path) -> dict[str, Any]:
