@@ -268,7 +268,7 @@ def test_deadline_caps_the_whole_call() -> None:
 
 def test_cli_defaults_have_the_documented_bound() -> None:
     from speechgap.cli import build_parser
-    from speechgap.cli.eval import make_judge
+    from speechgap.cli.judging import make_judge
 
     args = build_parser().parse_args(
         ["score", "DIR", "--judge-url", "http://127.0.0.1:1/v1", "--judge-model", "m"]

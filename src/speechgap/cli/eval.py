@@ -5,72 +5,9 @@ from __future__ import annotations
 import argparse
 
 from speechgap.cli.common import add_model_arguments
+from speechgap.cli.judging import JUDGE_ARGUMENT_FLAGS, add_judge_arguments, make_judge
 
 ARGUMENT_FLAGS: dict[str, str] = {}  # filled below, after the judge's flags
-
-
-JUDGE_ARGUMENT_FLAGS = {
-    "url": "--judge-url",
-    "model": "--judge-model",
-    "api_key_env": "--judge-api-key-env",
-    "timeout_s": "--judge-timeout",
-    "retries": "--judge-retries",
-    "follow_redirects": "--judge-follow-redirects",
-}
-
-
-def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("LLM judge (open-ended subsets: alpacaeval, commoneval, ...)")
-    group.add_argument(
-        "--judge-url", default=None, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1"
-    )
-    group.add_argument("--judge-model", default=None, help="the judge model's name at that endpoint")
-    group.add_argument(
-        "--judge-api-key-env", default=None, metavar="VAR", help="environment variable holding the API key"
-    )
-    # None: JudgeConfig's defaults (60 s, 3 retries), so the documented bound has one source
-    group.add_argument(
-        "--judge-timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="wall-clock limit of one judge request in all: connect, send, whole reply (default 60); "
-        "one sample's judging ends within (retries + 1) x timeout plus waits of 1, 2, 4 ... s "
-        "(247 s with the defaults)",
-    )
-    group.add_argument(
-        "--judge-retries",
-        type=int,
-        default=None,
-        metavar="N",
-        help="extra attempts after a timeout, connection error or HTTP 5xx/429 (default 3)",
-    )
-    group.add_argument(
-        "--judge-follow-redirects",
-        action="store_true",
-        help="follow the judge server's HTTP redirects (default: a redirect is an error); the API key is "
-        "still sent only to the --judge-url's own scheme, host and port",
-    )
-
-
-def make_judge(args: argparse.Namespace):
-    if args.judge_url is None and args.judge_model is None:
-        return None
-    from speechgap.errors import ConfigError
-    from speechgap.scoring import Judge, JudgeConfig
-
-    if not (args.judge_url and args.judge_model):
-        raise ConfigError("give both --judge-url and --judge-model")
-    limits = {"timeout_s": args.judge_timeout, "retries": args.judge_retries}
-    return Judge(
-        JudgeConfig(
-            url=args.judge_url,
-            model=args.judge_model,
-            api_key_env=args.judge_api_key_env,
-            follow_redirects=args.judge_follow_redirects,
-            **{name: value for name, value in limits.items() if value is not None},
-        )
-    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from speechgap.cli.eval import JUDGE_ARGUMENT_FLAGS, add_judge_arguments, make_judge
+from speechgap.cli.judging import JUDGE_ARGUMENT_FLAGS, add_judge_arguments, make_judge
 
 ARGUMENT_FLAGS = {"out_dir": "DIR", **JUDGE_ARGUMENT_FLAGS}
 
