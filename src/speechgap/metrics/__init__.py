@@ -10,6 +10,12 @@ Grouped by what they measure, librosa style:
   streaming accumulator, the CKA band (paper 3), mutual-kNN alignment.
 - :mod:`speechgap.metrics.correlation`: regression R² against the gap, Pearson/Spearman with bootstrap
   intervals, relation of a per-sample measure to correctness.
+- :mod:`speechgap.metrics.attention`: attention dispersion at the decision step (paper 3): normalized
+  entropy, maximum weight, Cov_0.90.
+- :mod:`speechgap.metrics.updates`: layer-update cosines h_l − h_{l−1} (paper 3) and path stability across
+  base layers.
+- :mod:`speechgap.metrics.lens`: ranks and log-probabilities of target tokens under logit-lens logits.
+- :mod:`speechgap.metrics.probes`: linear and MLP probes with a seeded split and a bootstrap interval.
 
 No model and no file I/O here; see ``docs/metrics.md``.
 """
@@ -27,6 +33,7 @@ from speechgap.metrics.alignment import (
     uniform_path,
     word_alignment_accuracy,
 )
+from speechgap.metrics.attention import AttentionDispersion, attention_dispersion, attention_from_qk
 from speechgap.metrics.cka import CKABand, CrossLayerCKA, cka_band, cross_layer_cka, linear_cka, mutual_knn
 from speechgap.metrics.correlation import (
     CorrectnessRelation,
@@ -37,6 +44,8 @@ from speechgap.metrics.correlation import (
     relation_to_correctness,
     spearman,
 )
+from speechgap.metrics.lens import token_log_probs, token_ranks
+from speechgap.metrics.probes import ProbeResult, fit_probe
 from speechgap.metrics.similarity import (
     PooledSimilarity,
     cosine_matrix,
@@ -45,8 +54,19 @@ from speechgap.metrics.similarity import (
     standardized_l2,
     token_norms,
 )
+from speechgap.metrics.updates import PathStability, path_stability, update_cosines
 
 __all__ = [
+    "AttentionDispersion",
+    "PathStability",
+    "ProbeResult",
+    "attention_dispersion",
+    "attention_from_qk",
+    "fit_probe",
+    "path_stability",
+    "token_log_probs",
+    "token_ranks",
+    "update_cosines",
     "AlignmentPathScore",
     "CKABand",
     "CorrectnessRelation",
