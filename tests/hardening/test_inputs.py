@@ -502,7 +502,7 @@ def test_the_settings_each_merging_method_reads_build_its_plan():
 
     changed = {
         "tau": 0.5, "omega": 2, "deep_layer": 2, "deep_tau": 0.4, "deep_omega": 2, "rule": "mean",
-        "position": "mean", "layer": 1, "retention": 0.5, "seed": 7,
+        "position": "mean", "layer": 1, "retention": 0.5, "kv_tau": 0.5, "kv_ratio": 0.1, "seed": 7,
     }  # fmt: skip
     for method, reads in METHOD_SETTINGS.items():
         base = CompressionSpec(method=method).plan(4).describe()

@@ -22,6 +22,7 @@ from typing import Any
 
 from speechgap.compression.affinity import RULES, check_tau, check_window
 from speechgap.compression.flops import DecoderShape
+from speechgap.compression.kv import check_ratio, kv_merge_plan
 from speechgap.compression.oracle import OracleCompression
 from speechgap.compression.plan import (
     POSITION_MODES,
@@ -48,7 +49,16 @@ from speechgap.io import RunLock, atomic_write_json, prepare_out_dir, read_json,
 from speechgap.models.base import SpeechLLM
 from speechgap.provenance import provenance
 
-METHODS = ("ap-input", "ap-deep", "dap", "oracle-random", "oracle-uniform", "oracle-merge", "tome")
+METHODS = (
+    "ap-input",
+    "ap-deep",
+    "dap",
+    "oracle-random",
+    "oracle-uniform",
+    "oracle-merge",
+    "tome",
+    "kv-merge",
+)
 LENGTHS = "lengths.jsonl"
 
 
@@ -67,6 +77,9 @@ class CompressionSpec:
         position: ``"first"``, ``"mean"`` or ``"compact"`` (position a merged token keeps).
         layer: the layer of the oracle / ToMe shortening (>= 0); None: the proportional deep layer.
         retention: oracle / ToMe budget in (0, 1].
+        kv_tau, kv_ratio: KV token merging (``kv-merge``, paper 3 appendix C): key-cosine threshold (0.90) and
+            the largest share of the span merged away per layer (0.25; paper 3: 0.10–0.25), at layers 7..21
+            of 28 mapped proportionally.
         seed: oracle random-drop seed (an integer).
     """
 
@@ -80,6 +93,8 @@ class CompressionSpec:
     position: str = "first"
     layer: int | None = None
     retention: float = 0.25
+    kv_tau: float = 0.90
+    kv_ratio: float = 0.25
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -96,6 +111,8 @@ class CompressionSpec:
             raise ConfigError(
                 f"argument 'position' must be one of {', '.join(POSITION_MODES)}, got {self.position!r}"
             )
+        check_tau(self.kv_tau, "kv_tau")
+        check_ratio(self.kv_ratio, "kv_ratio")
         _check_layer(self.deep_layer, "deep_layer", lowest=1)
         _check_layer(self.layer, "layer", lowest=0)
         retention = self.retention
@@ -124,6 +141,8 @@ class CompressionSpec:
                 f"dap_tau{self.tau:g}_w{self.omega}_l{self.deep_layer}_tau{self.deep_tau:g}_w{self.deep_omega}"
                 f"_{self.rule}_{self.position}"
             )
+        if m == "kv-merge":
+            return f"kv-merge_tau{self.kv_tau:g}_r{self.kv_ratio:g}_{self.position}"
         return f"{m}_l{self.layer}_r{self.retention:g}_{self.position}"
 
     def resolved(self, num_layers: int) -> CompressionSpec:
@@ -136,6 +155,8 @@ class CompressionSpec:
         """The :class:`MergePlan` of this setting."""
         spec = self.resolved(num_layers)
         m = spec.method
+        if m == "kv-merge":
+            return kv_merge_plan(num_layers, spec.kv_tau, spec.kv_ratio, spec.position)
         used = {"ap-deep": "deep_layer", "dap": "deep_layer"}.get(m, None if m == "ap-input" else "layer")
         lowest = 1 if used == "deep_layer" else 0  # the deep merge comes after the input's
         if used is not None and not lowest <= int(getattr(spec, used)) <= num_layers - 1:
@@ -197,26 +218,29 @@ def sweep(
 ) -> list[CompressionSpec]:
     """The variants of a sweep.
 
-    ``taus``: for ``ap-input`` the input tau; for ``ap-deep`` the deep tau; for ``dap`` the input tau with
+    ``taus``: for ``ap-input`` the input tau; for ``ap-deep`` the deep tau; for ``kv-merge`` the key
+    threshold; for ``dap`` the input tau with
     the deep tau following at the same offset as given (paper 2: deep = input - 0.1). ``retentions`` and
     ``layers``: oracle / ToMe budgets and layers (every combination). Nothing given: ``[base]``.
     """
     specs = [base]
     if taus:
-        if base.method not in ("ap-input", "ap-deep", "dap"):
-            raise ConfigError("argument 'sweep_tau' is for the methods ap-input, ap-deep and dap")
+        if base.method not in ("ap-input", "ap-deep", "dap", "kv-merge"):
+            raise ConfigError("argument 'sweep_tau' is for the methods ap-input, ap-deep, dap and kv-merge")
         offset = base.deep_tau - base.tau
         specs = []
         for t in taus:
             if base.method == "ap-deep":
                 changes = {"deep_tau": t}
+            elif base.method == "kv-merge":
+                changes = {"kv_tau": t}
             elif base.method == "dap":
                 changes = {"tau": t, "deep_tau": round(t + offset, 6)}
             else:
                 changes = {"tau": t}
             specs.append(_swept(base, "sweep_tau", changes))
     if retentions or layers:
-        if base.method.startswith(("ap", "dap")):
+        if base.method.startswith(("ap", "dap", "kv")):
             raise ConfigError(
                 "argument 'sweep_retention' and argument 'sweep_layers' are for the oracle methods and tome"
             )
@@ -254,6 +278,7 @@ METHOD_SETTINGS: dict[str, tuple[str, ...]] = {
     "oracle-uniform": ("layer", "retention", "position", "seed"),
     "oracle-merge": ("layer", "retention", "position", "seed"),
     "tome": ("layer", "retention", "position", "seed"),
+    "kv-merge": ("kv_tau", "kv_ratio", "position", "seed"),
 }
 """The :class:`CompressionSpec` settings each merging method reads (``seed`` is also the bootstrap's): a
 setting given to a method that does not read it is refused, naming the ones it does."""
@@ -269,9 +294,7 @@ def check_method_settings(method: str, given: Iterable[str]) -> None:
     unknown = sorted(set(given) - set(reads))
     if unknown:
         names = ", ".join(f"argument {name!r}" for name in unknown)
-        raise ConfigError(
-            f"{names} is not a setting of method {method!r} (its settings: {', '.join(reads)})"
-        )
+        raise ConfigError(f"{names} is not a setting of method {method!r} (its settings: {', '.join(reads)})")
 
 
 def _merged_model(context: MethodContext) -> CompressedModel:
@@ -292,6 +315,7 @@ _DESCRIPTIONS = {
     "oracle-uniform": "oracle compression: uniform drop inside word windows at one layer (paper 2)",
     "oracle-merge": "oracle compression: uniform merge inside word windows at one layer (paper 2)",
     "tome": "ToMe-style bipartite merging at one layer, order kept (baseline)",
+    "kv-merge": "KV token merging: adjacent speech tokens with key cosine > kv_tau, layers 7..21 of 28 (paper 3)",
 }
 for _name in METHODS:
     register_method(

@@ -12,6 +12,7 @@ in), ``l = L - 1`` the input of the last block.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -35,11 +36,15 @@ class SpanContext:
         frame_times: float64 ``(tokens, 2)``: start/end seconds each *current* span token covers (a merged
             token covers its members' range).
         members: for each current span token, the indices of the original speech positions it holds.
+        keys: maps span states ``(tokens, dim)`` to the keys ``(tokens, kv_dim)`` of the block they enter
+            (its ``k_proj`` of its normalized input, before the rotary embedding); None where the engine
+            cannot compute them. Read by KV token merging (:mod:`speechgap.compression.kv`).
     """
 
     sample: PairedSample
     frame_times: np.ndarray
     members: list[list[int]]
+    keys: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 class SpanReducer(Protocol):

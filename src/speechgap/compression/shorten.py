@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,6 +170,23 @@ class ShorteningEngine:
             last_hidden = norm(last_hidden)
         return self.adapter.model.get_output_embeddings()(last_hidden).reshape(-1).float()
 
+    def _keys(self, layer: int) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The keys block ``layer + 1`` computes from span states: ``k_proj(input_layernorm(h))`` before the
+        rotary embedding; None for a block without those parts."""
+        block = self.adapter.decoder_layers[layer]
+        norm = getattr(block, "input_layernorm", None)
+        projection = getattr(getattr(block, "self_attn", None), "k_proj", None)
+        if norm is None or projection is None:
+            return None
+
+        def keys(states: np.ndarray) -> np.ndarray:
+            weight = projection.weight
+            with torch.inference_mode():
+                hidden = torch.as_tensor(states, device=weight.device).to(weight.dtype)
+                return projection(norm(hidden)).float().cpu().numpy()
+
+        return keys
+
     def _reduce(
         self,
         layer: int,
@@ -182,7 +200,7 @@ class ShorteningEngine:
         start, end = span
         states = hidden[0, start:end]
         frames = np.array([[base_frames[m[0], 0], base_frames[m[-1], 1]] for m in members], dtype=np.float64)
-        context = SpanContext(sample=sample, frame_times=frames, members=members)
+        context = SpanContext(sample=sample, frame_times=frames, members=members, keys=self._keys(layer))
         groups = self.plan.reductions[layer].groups(states.float().cpu().numpy(), context)
         check_groups(groups, end - start, contiguous=True)
         index = [torch.as_tensor(g, device=hidden.device) for g in groups]
