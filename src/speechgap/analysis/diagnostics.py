@@ -160,7 +160,11 @@ def lens_logits(adapter: SpeechLLM, states: np.ndarray) -> np.ndarray:
 
 @dataclass
 class SampleDiagnostics:
-    """Paper 3's diagnostics of one sample (see the module docstring); arrays are per layer."""
+    """Paper 3's diagnostics of one sample (see the module docstring); arrays are per layer.
+
+    ``decision_states[m]`` ``(L+1, d)``: the decision step's state per layer in run ``m`` (for the answer
+    probes); ``pooled_states[m]`` ``(L+1, d)``: the span's mean state per layer (for the modality probe).
+    """
 
     sample_id: str
     base_layer: int
@@ -172,6 +176,7 @@ class SampleDiagnostics:
     answer_rank: dict[str, np.ndarray] = field(default_factory=dict)
     answer_logprob: dict[str, np.ndarray] = field(default_factory=dict)
     decision_states: dict[str, np.ndarray] = field(default_factory=dict)
+    pooled_states: dict[str, np.ndarray] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """One line of ``diagnostics.jsonl`` (the decision states go to the probes, not to the line)."""
@@ -258,6 +263,7 @@ def diagnose_sample(
         dispersion=dispersion,
         path_stability=path_stability(frames_by_layer),
         decision_states={m: run.states[:, run.decision] for m, run in passes.items()},
+        pooled_states={m: run.states[:, run.span[0] : run.span[1]].mean(axis=1) for m, run in passes.items()},
     )
     answer = _answer_token(adapter, sample)
     if answer is not None:

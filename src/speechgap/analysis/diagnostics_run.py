@@ -1,0 +1,276 @@
+"""Paper 3's diagnostics over a dataset: streamed sample by sample, resumable, then probes and a summary.
+
+Outputs in ``out_dir/diagnostics/`` (see ``docs/analysis.md``)::
+
+    run.json             provenance and settings (checked on resume)
+    samples.jsonl        one line per sample as it is done (lens, dispersion, updates, path stability),
+                         with the sample's content hash
+    states/<name>.safetensors
+                         the sample's decision-step states and mean-pooled span states per layer and modality
+                         (written before its line, so a crash never leaves a line without its states)
+    summary.json         per-layer means (lens, answer rank, dispersion speech vs text, update cosines), path
+                         stability, probes per layer, provenance
+
+Probes (scikit-learn, :func:`speechgap.metrics.fit_probe`), per layer, seeded split: the correct option
+letter from the decision-step state (speech run and text run separately; with an evaluation folder also the
+held-out accuracy on the speech samples the model answered wrongly), and the modality from the mean-pooled
+span states.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from speechgap.analysis.diagnostics import MODALITIES, diagnose_sample
+from speechgap.data.types import PairedDataset, sample_hash
+from speechgap.errors import ConfigError, DataError
+from speechgap.io import JsonlAppender, atomic_write_bytes, atomic_write_json, read_json, read_jsonl
+from speechgap.metrics import fit_probe
+from speechgap.provenance import provenance
+
+DIAGNOSTICS_DIR = "diagnostics"
+PROBE_MIN_SAMPLES = 8
+"""Fewer multiple-choice samples than this: the answer probes are skipped (and the summary says so)."""
+
+
+@dataclass
+class DiagnosticsSettings:
+    """Settings of :func:`run_diagnostics` (recorded, compared on resume).
+
+    Attributes:
+        base_layer: layer of the DTW path pairing speech frames with transcript tokens.
+        stability_layers: base layers whose paths are compared (path stability).
+        mass: the ``p`` of Cov_p (paper 3: 0.90).
+        probe_kinds: ``"linear"``, ``"mlp"``.
+        test_fraction: held-out share of the probes' split.
+        seed: seed of the split, the MLP and the bootstrap.
+    """
+
+    base_layer: int
+    stability_layers: tuple[int, ...] = ()
+    mass: float = 0.90
+    probe_kinds: tuple[str, ...] = ("linear", "mlp")
+    test_fraction: float = 0.3
+    seed: int = 0
+
+
+def _state_file(folder: Path, sample_id: str) -> Path:
+    from speechgap.analysis.run import path_file_name
+
+    return folder / "states" / f"{path_file_name(sample_id)}.safetensors"
+
+
+def _save_states(path: Path, result: Any, pooled: dict[str, np.ndarray], sample_id: str) -> None:
+    from safetensors.numpy import save
+
+    tensors = {
+        f"decision_{m}": np.ascontiguousarray(v, dtype=np.float32) for m, v in result.decision_states.items()
+    }
+    tensors.update({f"pooled_{m}": np.ascontiguousarray(v, dtype=np.float32) for m, v in pooled.items()})
+    atomic_write_bytes(path, save(tensors, metadata={"id": sample_id}))
+
+
+def _load_states(path: Path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load
+
+    if not path.is_file():
+        raise DataError(
+            "the states of a finished sample are missing; remove the folder to start fresh", path=path
+        )
+    return load(path.read_bytes())
+
+
+def run_diagnostics(
+    adapter: Any,
+    dataset: PairedDataset,
+    out_dir: str | Path,
+    settings: DiagnosticsSettings,
+    *,
+    wrong_speech: Sequence[str] | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Every diagnostic of paper 3 over ``dataset``; returns (and writes) the summary.
+
+    Args:
+        adapter: the model.
+        dataset: paired samples (the answer read-outs and answer probes use the multiple-choice ones).
+        out_dir: the analysis folder; the diagnostics go to ``out_dir/diagnostics``.
+        settings: :class:`DiagnosticsSettings`.
+        wrong_speech: ids of the samples the model answered wrongly from speech (from an eval run); the
+            answer probes then also report their held-out accuracy on these.
+        progress: a progress bar.
+    """
+    folder = Path(out_dir) / DIAGNOSTICS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    # as JSON reads it back (tuples become lists), so that a resumed run compares like with like
+    record = {
+        "settings": json.loads(json.dumps(asdict(settings))),
+        "model": adapter.describe(),
+        "data": dataset.describe(),
+    }
+    run_path = folder / "run.json"
+    if run_path.exists():
+        earlier = read_json(run_path, what="diagnostics run record")
+        if earlier.get("settings") != record["settings"]:
+            raise ConfigError(
+                f"{folder} holds diagnostics made with other settings ({earlier.get('settings')}); use another "
+                "--out or remove the folder to start fresh"
+            )
+    else:
+        atomic_write_json(run_path, {**record, "provenance": provenance()})
+    samples = list(dataset)
+    if progress:
+        from tqdm import tqdm
+
+        samples = tqdm(samples, desc="diagnostics", unit="sample")
+    with JsonlAppender(folder / "samples.jsonl", key=lambda r: r["id"], remember=lambda r: r) as sink:
+        for sample in samples:
+            digest = sample_hash(sample)
+            if sink.done(sample.id):
+                if sink.remembered(sample.id).get("sample_hash") != digest:
+                    raise DataError(
+                        f"sample {sample.id!r} changed since its diagnostics were written; remove {folder} to "
+                        "start fresh",
+                        path=folder / "samples.jsonl",
+                    )
+                continue
+            result = diagnose_sample(
+                adapter,
+                sample,
+                base_layer=settings.base_layer,
+                stability_layers=settings.stability_layers,
+                mass=settings.mass,
+            )
+            _save_states(_state_file(folder, sample.id), result, result.pooled_states, sample.id)
+            sink.write({**result.to_json(), "sample_hash": digest})
+        lines = {sample.id: sink.remembered(sample.id) for sample in dataset if sink.done(sample.id)}
+    summary = summarize(folder, dataset, lines, settings, wrong_speech=wrong_speech)
+    atomic_write_json(
+        folder / "summary.json", {**summary, "provenance": provenance(settings=asdict(settings))}
+    )
+    return summary
+
+
+def _mean(rows: list[list[float]]) -> list[float | None]:
+    array = np.asarray(rows, dtype=np.float64)
+    means = np.nanmean(array, axis=0) if array.size else np.array([])
+    return [None if not np.isfinite(v) else float(v) for v in means]
+
+
+def summarize(
+    folder: Path,
+    dataset: PairedDataset,
+    lines: dict[str, dict[str, Any]],
+    settings: DiagnosticsSettings,
+    *,
+    wrong_speech: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Aggregate the per-sample lines and train the probes from the saved states."""
+    ids = [sample.id for sample in dataset if sample.id in lines]
+    if not ids:
+        raise DataError("no sample has diagnostics to summarize", path=folder / "samples.jsonl")
+    rows = [lines[i] for i in ids]
+    summary: dict[str, Any] = {
+        "n_samples": len(ids),
+        "base_layer": settings.base_layer,
+        "lens_top1": _mean([r["lens_top1"] for r in rows]),
+        "lens_rank_median": _mean([r["lens_rank"] for r in rows]),
+        "update_cosine": _mean([r["update_cosine"] for r in rows]),
+        "dispersion": {
+            m: {
+                stat: _mean([r["dispersion"][m][stat] for r in rows])
+                for stat in ("normalized_entropy", "max_attention", "coverage", "span_mass")
+            }
+            for m in MODALITIES
+        },
+        "path_stability": {
+            "layers": rows[0]["path_stability"]["layers"],
+            "agreement": np.mean([r["path_stability"]["agreement"] for r in rows], axis=0).tolist(),
+        },
+    }
+    summary["dispersion_overall"] = {
+        m: {stat: float(np.nanmean(values)) for stat, values in summary["dispersion"][m].items()}
+        for m in MODALITIES
+    }
+    answered = [r for r in rows if r["answer_rank"]]
+    if answered:
+        summary["answer_rank_median"] = {
+            m: [float(v) for v in np.median([r["answer_rank"][m] for r in answered], axis=0)]
+            for m in MODALITIES
+        }
+        summary["answer_top1"] = {
+            m: _mean([[float(x == 0) for x in r["answer_rank"][m]] for r in answered]) for m in MODALITIES
+        }
+    summary["probes"] = _probes(folder, dataset, ids, settings, wrong_speech)
+    return summary
+
+
+def _probes(
+    folder: Path,
+    dataset: PairedDataset,
+    ids: list[str],
+    settings: DiagnosticsSettings,
+    wrong_speech: Sequence[str] | None,
+) -> dict[str, Any]:
+    by_id = {sample.id: sample for sample in dataset}
+    states = {i: _load_states(_state_file(folder, i)) for i in ids}
+    layers = next(iter(states.values()))["pooled_speech"].shape[0]
+    out: dict[str, Any] = {"layers": list(range(layers))}
+    # modality from the mean-pooled spans: speech rows vs text rows
+    pooled = np.concatenate(
+        [[states[i]["pooled_speech"] for i in ids], [states[i]["pooled_text"] for i in ids]]
+    )
+    modality = np.array(["speech"] * len(ids) + ["text"] * len(ids))
+    if len(ids) * 2 >= PROBE_MIN_SAMPLES:
+        out["modality"] = {
+            kind: [fit_probe(pooled[:, layer], modality, kind=kind, test_fraction=settings.test_fraction,
+                             seed=settings.seed).to_json() for layer in range(layers)]
+            for kind in settings.probe_kinds
+        }  # fmt: skip
+    mcq = [i for i in ids if by_id[i].choices and by_id[i].answer is not None]
+    letters = np.array([str(by_id[i].answer).strip().strip("()").upper() for i in mcq])
+    if len(mcq) < PROBE_MIN_SAMPLES or np.unique(letters).size < 2:
+        out["answer"] = None
+        out["answer_note"] = (
+            f"skipped: {len(mcq)} multiple-choice samples with {np.unique(letters).size} distinct answers "
+            f"(needs >= {PROBE_MIN_SAMPLES} and >= 2)"
+        )
+        return out
+    wrong = set(wrong_speech or ())
+    subset = np.array([i in wrong for i in mcq]) if wrong_speech is not None else None
+    out["answer"] = {}
+    for m in MODALITIES:
+        features = np.stack([states[i][f"decision_{m}"] for i in mcq])
+        out["answer"][m] = {
+            kind: [
+                fit_probe(
+                    features[:, layer],
+                    letters,
+                    kind=kind,
+                    test_fraction=settings.test_fraction,
+                    seed=settings.seed,
+                    subset=subset if m == "speech" else None,
+                ).to_json()
+                for layer in range(layers)
+            ]
+            for kind in settings.probe_kinds
+        }
+    return out
+
+
+def wrong_speech_ids(eval_dir: str | Path) -> list[str]:
+    """Ids of the samples an evaluation scored wrong in the speech run (``correct`` false)."""
+    path = Path(eval_dir) / "results.jsonl"
+    if not path.is_file():
+        raise DataError("no results.jsonl: run `speechgap eval` first", path=path)
+    return [
+        record["id"]
+        for _, record in read_jsonl(path)
+        if record.get("modality") == "speech" and record.get("correct") is False
+    ]

@@ -1,0 +1,109 @@
+"""Diagnostics over a dataset: resumable lines, states before lines, probes, summary equal to its parts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from speechgap.analysis.diagnostics import diagnose_sample
+from speechgap.analysis.diagnostics_run import (
+    DiagnosticsSettings,
+    run_diagnostics,
+    wrong_speech_ids,
+)
+from speechgap.data.types import PairedDataset, PairedSample
+from speechgap.errors import ConfigError, DataError
+
+QUESTION = "Which planet is red?\nA. Venus\nB. Mars\nC. Earth\nD. Saturn"
+
+
+@pytest.fixture(scope="module")
+def mcq_dataset(dataset) -> PairedDataset:
+    samples = []
+    for index in range(10):
+        base = dataset[index % len(dataset)]
+        samples.append(
+            PairedSample(
+                id=f"q{index}",
+                text=QUESTION if index % 2 else base.text,
+                audio=base.audio,
+                word_times=base.word_times,
+                answer="ABCD"[index % 4],
+                choices=["Venus", "Mars", "Earth", "Saturn"],
+            )
+        )
+    return PairedDataset.from_samples(samples, source={"loader": "memory", "name": "mcq-fixture"})
+
+
+def _lines(folder):
+    return [json.loads(line) for line in (folder / "diagnostics" / "samples.jsonl").read_text().splitlines()]
+
+
+def test_summary_is_the_mean_of_the_samples_and_resume_adds_each_once(adapter, mcq_dataset, tmp_path):
+    settings = DiagnosticsSettings(base_layer=1, stability_layers=(0, 2), probe_kinds=("linear",))
+    first = PairedDataset.from_samples(
+        list(mcq_dataset)[:4], source={"loader": "memory", "name": "mcq-fixture"}
+    )
+    early = run_diagnostics(adapter, first, tmp_path, settings)
+    assert (
+        early["probes"]["answer"] is None
+        and "skipped: 4 multiple-choice samples" in early["probes"]["answer_note"]
+    )
+    summary = run_diagnostics(adapter, mcq_dataset, tmp_path, settings, wrong_speech=["q1", "q3", "q5"])
+    lines = _lines(tmp_path)
+    assert [line["id"] for line in lines] == [f"q{i}" for i in range(10)]  # each once, in order
+    expected = [diagnose_sample(adapter, s, base_layer=1, stability_layers=(0, 2)) for s in mcq_dataset]
+    np.testing.assert_allclose(
+        summary["lens_top1"], np.mean([e.lens_top1 for e in expected], axis=0), atol=1e-9
+    )
+    np.testing.assert_allclose(
+        summary["dispersion"]["speech"]["coverage"],
+        np.mean([e.dispersion["speech"]["coverage"] for e in expected], axis=0),
+    )
+    layers = adapter.num_layers + 1
+    answer = summary["probes"]["answer"]
+    assert len(answer["speech"]["linear"]) == layers and len(answer["text"]["linear"]) == layers
+    assert all(0.0 <= p["accuracy"] <= 1.0 for p in answer["speech"]["linear"])
+    assert all(p["subset_accuracy"] is None for p in answer["text"]["linear"])
+    modality = summary["probes"]["modality"]["linear"]
+    assert len(modality) == layers and modality[0]["n_test"] + modality[0]["n_train"] == 20
+    written = json.loads((tmp_path / "diagnostics" / "summary.json").read_text())
+    assert written["n_samples"] == 10 and written["provenance"]["settings"]["base_layer"] == 1
+
+
+def test_a_changed_sample_or_other_settings_are_refused(adapter, mcq_dataset, tmp_path):
+    settings = DiagnosticsSettings(base_layer=1, probe_kinds=("linear",))
+    run_diagnostics(adapter, mcq_dataset, tmp_path, settings)
+    with pytest.raises(ConfigError, match="other settings"):
+        run_diagnostics(adapter, mcq_dataset, tmp_path, DiagnosticsSettings(base_layer=2))
+    changed = list(mcq_dataset)
+    changed[3] = PairedSample(
+        id="q3", text="Another question?", audio=changed[3].audio, answer="A", choices=changed[3].choices
+    )
+    with pytest.raises(DataError, match="'q3' changed"):
+        run_diagnostics(
+            adapter, PairedDataset.from_samples(changed, source={"loader": "memory"}), tmp_path, settings
+        )
+
+
+def test_a_line_without_its_states_is_refused(adapter, mcq_dataset, tmp_path):
+    settings = DiagnosticsSettings(base_layer=1, probe_kinds=("linear",))
+    run_diagnostics(adapter, mcq_dataset, tmp_path, settings)
+    next((tmp_path / "diagnostics" / "states").glob("*.safetensors")).unlink()
+    with pytest.raises(DataError, match="states of a finished sample are missing"):
+        run_diagnostics(adapter, mcq_dataset, tmp_path, settings)
+
+
+def test_wrong_speech_ids_reads_the_eval_results(tmp_path):
+    records = [
+        {"id": "a", "modality": "speech", "correct": False},
+        {"id": "a", "modality": "text", "correct": False},
+        {"id": "b", "modality": "speech", "correct": True},
+        {"id": "c", "modality": "speech", "correct": None},
+    ]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert wrong_speech_ids(tmp_path) == ["a"]
+    with pytest.raises(DataError, match="results.jsonl"):
+        wrong_speech_ids(tmp_path / "nowhere")
