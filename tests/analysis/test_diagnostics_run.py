@@ -107,3 +107,30 @@ def test_wrong_speech_ids_reads_the_eval_results(tmp_path):
     assert wrong_speech_ids(tmp_path) == ["a"]
     with pytest.raises(DataError, match="results.jsonl"):
         wrong_speech_ids(tmp_path / "nowhere")
+
+
+def test_analyze_with_diagnostics_writes_them_into_the_summary_and_figures(adapter, mcq_dataset, tmp_path):
+    from speechgap.analysis import AnalysisSettings, analyze
+
+    result = analyze((adapter, mcq_dataset), tmp_path, AnalysisSettings(diagnostics=True, limit=8))
+    diagnostics = json.loads((tmp_path / "summary.json").read_text())["diagnostics"]
+    assert diagnostics["n_samples"] == 8 and diagnostics == result.diagnostics
+    assert "diagnostics: attention at the decision step, text vs speech: Cov_0.90" in result.format()
+    base = result.summary["settings"]["base_layer"]
+    # 0, 1, min(5, L), L // 2, L of a 3-block model, and the base layer
+    assert diagnostics["path_stability"]["layers"] == sorted({0, 1, 3, base})
+    names = {path.name for path in result.figures}
+    assert {"diagnostics_lens.png", "diagnostics_attention.png", "diagnostics_updates.png"} <= names
+    assert "diagnostics_probes.png" in names
+    assert all((tmp_path / "figures" / name).stat().st_size > 1000 for name in names)
+    lines = _lines(tmp_path)
+    assert [line["id"] for line in lines] == [f"q{i}" for i in range(8)]
+
+
+def test_diagnostics_need_the_model(capture_dir, tmp_path):
+    from speechgap.analysis import AnalysisSettings, analyze
+
+    with pytest.raises(ConfigError, match="argument 'diagnostics' needs the model"):
+        analyze(capture_dir, tmp_path, AnalysisSettings(diagnostics=True))
+    with pytest.raises(ConfigError, match="argument 'diagnostics' must be True or False"):
+        AnalysisSettings(diagnostics="yes")

@@ -98,6 +98,9 @@ class AnalysisSettings:
         cka_max_bytes: memory cap for the CKA feature statistics; above it the rows are kept instead
             (:class:`speechgap.metrics.CrossLayerCKA`).
         figures: write ``figures/*.png`` (the path samples' ``paths/*.npz`` are saved either way).
+        diagnostics: also run paper 3's diagnostics (logit lens, probes, attention dispersion, update
+            vectors, path stability; :mod:`speechgap.analysis.diagnostics_run`) into ``diagnostics/`` and
+            ``summary.json["diagnostics"]``; needs a model source (attention and the lens need the model).
     """
 
     layers: list[int] | None = None
@@ -111,6 +114,7 @@ class AnalysisSettings:
     checkpoint_every: int = 16
     cka_max_bytes: int = 2 * 2**30
     figures: bool = True
+    diagnostics: bool = False
 
     def __post_init__(self) -> None:
         """Refuse settings that cannot work, before a model is loaded or a file is written."""
@@ -141,6 +145,8 @@ class AnalysisSettings:
             raise ConfigError(f"argument 'band_tolerance' must be >= 0, got {self.band_tolerance}")
         if not (_is_int(self.checkpoint_every) and self.checkpoint_every >= 1):
             raise ConfigError(f"argument 'checkpoint_every' must be >= 1, got {self.checkpoint_every!r}")
+        if not isinstance(self.diagnostics, bool):
+            raise ConfigError(f"argument 'diagnostics' must be True or False, got {self.diagnostics!r}")
         if not (_is_int(self.cka_max_bytes) and self.cka_max_bytes >= 0):
             raise ConfigError(
                 f"argument 'cka_max_bytes' must be a whole number >= 0, got {self.cka_max_bytes!r}"
@@ -226,6 +232,11 @@ class AnalysisResult:
         """The CKA band: per speech layer its best text layer and the band's width."""
         return (self.summary.get("cka") or {}).get("band")
 
+    @property
+    def diagnostics(self) -> dict[str, Any] | None:
+        """Paper 3's diagnostics (``summary.json["diagnostics"]``), None unless the run had them."""
+        return self.summary.get("diagnostics")
+
     def to_json(self) -> dict[str, Any]:
         """The content of ``summary.json``."""
         return self.summary
@@ -267,11 +278,20 @@ class AnalysisResult:
     def format(self) -> str:
         layer0 = "included" if self.summary.get("include_layer0") else "excluded"
         cosine = ", ".join(f"{v:.3f}" for v in self.pooled_cosine)
-        return (
+        text = (
             f"{self.n_samples} samples, layers {self.layers} (layer 0 {layer0}); "
             f"APS cos {_fmt(self.aps_cos)}, APS euclid {_fmt(self.aps_euclid)}; pooled cosine per layer "
             f"[{cosine}]"
         )
+        if self.diagnostics:
+            overall = self.diagnostics["dispersion_overall"]
+            text += (
+                "\ndiagnostics: attention at the decision step, text vs speech: Cov_0.90 "
+                f"{overall['text']['coverage']:.1f} vs {overall['speech']['coverage']:.1f} tokens, max weight "
+                f"{overall['text']['max_attention']:.2f} vs {overall['speech']['max_attention']:.2f}, normalized "
+                f"entropy {overall['text']['normalized_entropy']:.2f} vs {overall['speech']['normalized_entropy']:.2f}"
+            )
+        return text
 
     def __repr__(self) -> str:
         return f"AnalysisResult({str(self.out_dir)!r})\n{self.format()}"
@@ -734,6 +754,11 @@ def _analyze_locked(
     command: list[str] | None,
 ) -> AnalysisResult:
     src = _open_source(source, pairs)
+    if settings.diagnostics and not isinstance(src, _ModelSource):
+        raise ConfigError(
+            "argument 'diagnostics' needs the model (attention weights and the logit lens are not in a "
+            "captures folder): analyse with the model and the data instead"
+        )
     plan = _plan(src, settings)
     eval_records = _read_eval(eval_dir, plan.ids) if eval_dir is not None else None
     settings_record = _settings_record(settings, plan)
@@ -805,7 +830,7 @@ def _analyze_locked(
                 since_checkpoint = 0
         if since_checkpoint:
             _save_cka_state(state_path, accumulator, in_state)
-    return _finish(
+    result = _finish(
         out_dir,
         plan,
         settings,
@@ -816,6 +841,55 @@ def _analyze_locked(
         n_new,
         earlier_file.duplicates,
     )
+    if settings.diagnostics:
+        assert isinstance(src, _ModelSource)
+        _add_diagnostics(result, src, plan, settings, eval_records, progress)
+    return result
+
+
+def diagnostic_stability_layers(num_layers: int) -> tuple[int, ...]:
+    """Base layers whose alignment paths are compared: 0, 1, 5 (paper 3: stable from 5 on), the middle and
+    the last layer, those the model has."""
+    return tuple(sorted({0, 1, min(5, num_layers), num_layers // 2, num_layers}))
+
+
+def _add_diagnostics(
+    result: AnalysisResult,
+    src: _ModelSource,
+    plan: _Plan,
+    settings: AnalysisSettings,
+    eval_records: dict[tuple[str, str], _EvalRecord] | None,
+    progress: bool,
+) -> None:
+    """Run the diagnostics over the analysed samples; add them to the summary, the result and the figures."""
+    from speechgap.analysis.diagnostics_run import DiagnosticsSettings, run_diagnostics
+    from speechgap.data.load import load_pairs
+
+    dataset = load_pairs(src.dataset, limit=len(plan.ids))
+    wrong = None
+    if eval_records is not None:
+        wrong = [
+            sid
+            for sid in plan.ids
+            if (g := eval_records.get((sid, "speech"))) is not None and g.correct is False
+        ]
+    diagnostics = run_diagnostics(
+        src.adapter,
+        dataset,
+        result.out_dir,
+        DiagnosticsSettings(
+            base_layer=plan.base_layer, stability_layers=diagnostic_stability_layers(src.num_layers)
+        ),
+        wrong_speech=wrong,
+        progress=progress,
+    )
+    result.summary["diagnostics"] = diagnostics
+    atomic_write_json(result.out_dir / "summary.json", result.summary)
+    if settings.figures:
+        from speechgap.report.figures import diagnostic_figures, save_png
+
+        for stem, figure in diagnostic_figures(diagnostics).items():
+            result.figures.append(save_png(figure, result.out_dir / "figures" / f"{stem}.png"))
 
 
 def _remake_path_view(out_dir: Path, src: _Source, sample_id: str, plan: _Plan, settings: AnalysisSettings):

@@ -414,3 +414,101 @@ def subset_bars(rows: Sequence[Mapping[str, Any]], *, title: str | None = None) 
     ax.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     return figure
+
+
+def _probe_curve(ax: Any, probes: Sequence[Mapping[str, Any]], label: str, color: str, key: str = "accuracy"):
+    layers = np.arange(len(probes))
+    values = np.array([np.nan if p.get(key) is None else p[key] for p in probes], dtype=float)
+    ax.plot(layers, values, marker="o", markersize=3, color=color, label=label)
+    if key == "accuracy":
+        low = np.array([p["ci"][0] for p in probes], dtype=float)
+        high = np.array([p["ci"][1] for p in probes], dtype=float)
+        ax.fill_between(layers, low, high, color=color, alpha=0.15)
+
+
+def diagnostic_figures(diagnostics: Mapping[str, Any]) -> dict[str, Figure]:
+    """Paper 3's diagnostic figures from the ``diagnostics`` section of an analysis summary.
+
+    Returns ``{file stem: figure}``: ``diagnostics_lens`` (logit-lens agreement on aligned speech frames and
+    the answer's top-1 share at the decision step, per layer), ``diagnostics_probes`` (probe accuracy per
+    layer with its bootstrap interval: answer from speech, from text, on wrongly answered speech samples,
+    modality), ``diagnostics_attention`` (Cov_0.90, maximum weight and normalized entropy, speech vs text)
+    and ``diagnostics_updates`` (update cosines per block).
+    """
+    figures: dict[str, Figure] = {}
+    layers = np.arange(len(diagnostics["lens_top1"]))
+
+    figure = _new_figure((7, 4))
+    ax = figure.subplots()
+    ax.plot(layers, np.array(diagnostics["lens_top1"], dtype=float), marker="o", markersize=3,
+            label="transcript token is the lens's top-1 at its aligned speech frame")  # fmt: skip
+    for modality, color in (("speech", "tab:orange"), ("text", "tab:blue")):
+        top1 = (diagnostics.get("answer_top1") or {}).get(modality)
+        if top1:
+            ax.plot(layers, np.array(top1, dtype=float), linestyle="--", color=color,
+                    label=f"correct letter is top-1 at the decision step ({modality} run)")  # fmt: skip
+    ax.set_xlabel("layer (0 = input to block 1; l = output of block l)")
+    ax.set_ylabel("share")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(f"Logit lens over {diagnostics['n_samples']} samples")
+    figure.tight_layout()
+    figures["diagnostics_lens"] = figure
+
+    probes = diagnostics.get("probes") or {}
+    answer, modality_probe = probes.get("answer"), probes.get("modality")
+    if answer or modality_probe:
+        figure = _new_figure((7, 4))
+        ax = figure.subplots()
+        if answer:
+            _probe_curve(ax, answer["speech"]["linear"], "answer from speech (linear)", "tab:orange")
+            _probe_curve(ax, answer["text"]["linear"], "answer from text (linear)", "tab:blue")
+            wrong = answer["speech"]["linear"]
+            if any(p.get("subset_accuracy") is not None for p in wrong):
+                _probe_curve(ax, wrong, "answer, speech answered wrongly", "tab:red", key="subset_accuracy")
+            ax.axhline(float(np.mean([p["chance"] for p in wrong])), color="grey", linestyle=":",
+                       label="majority answer (chance)")  # fmt: skip
+        if modality_probe:
+            _probe_curve(ax, modality_probe["linear"], "modality from pooled spans (linear)", "tab:green")
+        ax.set_xlabel("layer")
+        ax.set_ylabel("held-out accuracy")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        ax.set_title("Probes per layer (bootstrap 95% interval)")
+        figure.tight_layout()
+        figures["diagnostics_probes"] = figure
+
+    overall = diagnostics["dispersion_overall"]
+    figure = _new_figure((10, 3.6))
+    axes = figure.subplots(1, 3)
+    for ax, stat, label in zip(
+        axes,
+        ("coverage", "max_attention", "normalized_entropy"),
+        ("Cov_0.90 (tokens)", "max single-token attention", "normalized entropy"),
+        strict=True,
+    ):
+        values = [overall["text"][stat], overall["speech"][stat]]
+        ax.bar(["text", "speech"], values, color=["tab:blue", "tab:orange"])
+        for x, value in enumerate(values):
+            ax.annotate(f"{value:.3g}", (x, value), ha="center", va="bottom", fontsize=8)
+        ax.set_title(label, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    figure.suptitle("Attention over the question at the decision step (mean over layers and heads)")
+    figure.tight_layout()
+    figures["diagnostics_attention"] = figure
+
+    figure = _new_figure((7, 3.6))
+    ax = figure.subplots()
+    updates = np.array(diagnostics["update_cosine"], dtype=float)
+    ax.plot(np.arange(1, updates.size + 1), updates, marker="o", markersize=3)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xlabel("block l (update h_l - h_(l-1))")
+    ax.set_ylabel("cosine, speech vs text update")
+    ax.set_ylim(-1.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title("Layer-update vectors at DTW-aligned positions")
+    figure.tight_layout()
+    figures["diagnostics_updates"] = figure
+    return figures
