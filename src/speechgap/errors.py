@@ -13,6 +13,10 @@ class SpeechgapError(Exception):
     """Base class: a problem with the user's input or setup, explained in the message."""
 
 
+class SpeechgapWarning(UserWarning):
+    """Something that runs but that the user should know about (the CLI prints it as ``warning:``)."""
+
+
 class DataError(SpeechgapError, ValueError):
     """Bad data: a manifest line, an audio file, a dataset field.
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from speechgap.errors import ConfigError, DataError
+from speechgap.errors import ConfigError, DataError, SpeechgapWarning
 
 JsonObject = dict[str, Any]
 """A JSON object as it is written to (or read from) a result file: ``summary.json``, a ``results.jsonl``
@@ -111,7 +111,7 @@ def read_jsonl(path: str | Path, *, skip_torn_tail: bool = True) -> Iterator[tup
         yield index + 1, record
 
 
-class ResumeWarning(UserWarning):
+class ResumeWarning(SpeechgapWarning):
     """A resumed run found something it tolerates but the user should know: duplicate records in a
     results file, records written before sample fingerprints existed (their data cannot be checked)."""
 

@@ -816,3 +816,17 @@ def test_nan_or_inf_states_are_refused_naming_the_argument(call, argument, value
 def test_the_data_loader_and_library_agree_on_a_clean_manifest(tmp_path):
     path = write_manifest_lines(tmp_path, [good(0), good(1, answer="(a)")])
     assert [s.answer for s in load_pairs(str(path))] == ["B", "(a)"]
+
+
+def test_a_variant_that_merges_the_span_nearly_away_is_reported_with_a_warning():
+    from speechgap.compression.experiment import _warn_if_collapsed
+    from speechgap.errors import SpeechgapWarning
+
+    spec = CompressionSpec(method="ap-input", tau=-1.0)
+    with pytest.warns(SpeechgapWarning, match=r"keeps 2\.6% of the speech tokens.*tau of -1"):
+        _warn_if_collapsed(spec, SimpleNamespace(retention=0.026))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_if_collapsed(spec, SimpleNamespace(retention=0.05))  # at the limit: no warning

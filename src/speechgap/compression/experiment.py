@@ -41,7 +41,7 @@ from speechgap.compression.run import (
 )
 from speechgap.compression.tome import TokenMerging
 from speechgap.data.types import PairedDataset
-from speechgap.errors import ConfigError
+from speechgap.errors import ConfigError, SpeechgapWarning
 from speechgap.evaluation.compare import RunComparison, compare_runs
 from speechgap.evaluation.methods import MethodContext, get_method, register_method
 from speechgap.evaluation.run import EvalSettings, evaluate
@@ -623,6 +623,7 @@ def _run_compression(
         variant_dir.mkdir(parents=True, exist_ok=True)
         evaluate(merged, data, variant_dir, settings, progress=progress)
         lengths = summarize_lengths(_lengths(merged, data, variant_dir / LENGTHS), shape)
+        _warn_if_collapsed(spec, lengths)
         comparison = compare_runs(out_dir / "baseline", variant_dir, modality="speech", seed=settings.seed)
         speed = measure_speed(adapter, merged.plan, timed, repeats=repeats) if timed else None
         result.variants.append(
@@ -632,6 +633,28 @@ def _run_compression(
     if len(specs) > 1:
         write_curve(result)
     return result
+
+
+COLLAPSED_RETENTION = 0.05
+"""A variant keeping fewer speech tokens than this share is reported with a warning (e.g. ``--tau -1``)."""
+
+
+def _warn_if_collapsed(spec: CompressionSpec, lengths: Any) -> None:
+    """Warn when a setting merged the speech span nearly away: it runs, but is rarely what was meant."""
+    retention = getattr(lengths, "retention", None)
+    if retention is None and isinstance(lengths, dict):
+        retention = lengths.get("retention")
+    if retention is not None and retention < COLLAPSED_RETENTION:
+        import warnings
+
+        warnings.warn(
+            SpeechgapWarning(
+                f"variant {spec.name} keeps {retention:.1%} of the speech tokens (below "
+                f"{COLLAPSED_RETENTION:.0%}): its thresholds merge nearly the whole span (a tau of -1 merges every "
+                "token whose neighbour is not exactly opposite)"
+            ),
+            stacklevel=2,
+        )
 
 
 def write_curve(result: CompressionResult) -> None:
