@@ -2406,6 +2406,21 @@ def define_cases() -> None:
     cli("analyze-limit-0", "silent", AN + " --limit 0", ("--limit",))
     cli("analyze-path-samples-unknown", "clear-errors", AN + " --path-samples nope", ("--path-samples",))
     cli("analyze-cka-pairing-unknown", "clear-errors", AN + " --cka-pairing magic", ("--cka-pairing",), est=1)
+    cli("analyze-diagnostics-with-captures", "clear-errors", AN + " --diagnostics", ("--diagnostics",), est=1)
+    cli("analyze-diagnostics-unknown", "clear-errors", AN + " --diagnostics lens", ("--diagnostics",), est=1)
+    cli("eval-protocol-unknown", "clear-errors", EV + " --protocol banana", ("--protocol",), est=1)
+    cli(
+        "eval-loglik-without-instruction",
+        "clear-errors",
+        EV + " --answer-mode loglik --protocol voicebench",
+        ("--protocol",),
+        est=1,
+    )
+    cli(
+        "compress-kv-ratio-0", "clear-errors", CMP + " --method kv-merge --kv-ratio 0", ("--kv-ratio",), est=1
+    )
+    cli("compress-kv-tau-nan", "silent", CMP + " --method kv-merge --kv-tau nan", ("--kv-tau",), est=1)
+    cli("compress-kv-flag-not-of-method", "silent", CMP + " --method dap --kv-tau 0.5", ("--kv-tau",), est=1)
     cli(
         "analyze-eval-corrupt",
         "clear-errors",
@@ -2719,7 +2734,14 @@ def define_cases() -> None:
 
     # ---------------------------------------------------------------- compress
     cli("compress-method-unknown", "clear-errors", CMP + " --method zip", ("--method",))
-    cli("compress-tau-negative", "silent", CMP + " --tau -1", ("--tau",))
+    cli(
+        "compress-tau-negative",
+        "silent",
+        CMP + " --tau -1",
+        ("--tau",),
+        ok=lambda env, run: _warned(run.stderr, "compress: warning: variant", "of the speech tokens"),
+        ok_text="exit 0 with a warning that the variant keeps under 5% of the speech tokens",
+    )
     cli("compress-tau-nan", "silent", CMP + " --tau nan", ("--tau",))
     cli("compress-omega-0", "clear-errors", CMP + " --omega 0", ("--omega",))
     cli("compress-deep-layer-out-of-range", "clear-errors", CMP + " --deep-layer 99", ("--deep-layer",))
@@ -2934,8 +2956,14 @@ def define_cases() -> None:
     api(
         "api-compress-tau-negative",
         "silent",
-        "import speechgap\nspeechgap.compress(MODEL, PAIRS, out_dir=TMP + '/out', method='dap', tau=-1.0, limit=1)",
+        "import speechgap, warnings\nfrom speechgap.errors import SpeechgapWarning\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    speechgap.compress(MODEL, PAIRS, out_dir=TMP + '/out', method='dap', tau=-1.0, limit=1)\n"
+        "said = [str(w.message) for w in caught if issubclass(w.category, SpeechgapWarning)]\n"
+        "CHECK = (any('of the speech tokens' in m for m in said), 'SpeechgapWarning: ' + (said or ['none'])[0])",
         ("tau",),
+        ok_text="returns with a SpeechgapWarning that the variant keeps under 5% of the speech tokens",
     )
     api(
         "api-compress-repeats-0",
@@ -3113,6 +3141,14 @@ def _no_cka_rows_noted(env: Env, run: Run) -> tuple[str, str]:
     if cka.get("matrix") is None and "timing" in notes:
         return "handled", "no CKA matrix; every sample noted as lacking word timings"
     return "silent-accept", f"a CKA matrix from {cka.get('n_rows')} rows without word timings"
+
+
+def _warned(stderr: str, *needles: str) -> tuple[str, str]:
+    """A successful run that warned about what it did (a setting that runs but rarely as meant)."""
+    if all(needle in stderr for needle in needles):
+        line = next(line for line in stderr.splitlines() if needles[0] in line)
+        return "handled", line.strip()[:200]
+    return "silent-accept", "exit 0 without the expected warning"
 
 
 def _summary_n(out: Path, n: int) -> tuple[str, str]:

@@ -44,24 +44,57 @@ def cli_runs(session):
     data = str(folder / "runs/nb/pairs/manifest.jsonl")
     out = folder / "runs/cli"
     common = ["--model", model, "--data", data, "--no-progress"]
-    assert (
-        main(["eval", *common, "--out", str(out / "eval"), "--max-new-tokens", "8", "--batch-size", "16"])
-        == 0
-    )
+    # the notebook loads the mini model with the protocol it was trained on; so do the commands
+    prompts = ["--protocol", "instructed"]
     assert (
         main(
-            ["analyze", *common, "--out", str(out / "analysis"), "--eval", str(out / "eval"), "--no-figures"]
+            [
+                "eval",
+                *common,
+                *prompts,
+                "--out",
+                str(out / "eval"),
+                "--max-new-tokens",
+                "8",
+                "--batch-size",
+                "16",
+            ]
         )
         == 0
     )
     assert (
         main(
-            ["intervene", *common, "--out", str(out / "angle"), "--method", "angle", "--max-new-tokens", "8"]
+            [
+                "analyze",
+                *common,
+                *prompts,
+                "--out",
+                str(out / "analysis"),
+                "--eval",
+                str(out / "eval"),
+                "--no-figures",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "intervene",
+                *common,
+                *prompts,
+                "--out",
+                str(out / "angle"),
+                "--method",
+                "angle",
+                "--max-new-tokens",
+                "8",
+            ]
         )
         == 0
     )
     assert main([
-        "intervene", *common, "--out", str(out / "oracle"), "--method", "oracle-merge", "--retention", "0.5",
+        "intervene", *common, *prompts, "--out", str(out / "oracle"), "--method", "oracle-merge", "--retention", "0.5",
         "--layer", "2", "--max-new-tokens", "8",
     ]) == 0  # fmt: skip
     assert (
@@ -195,3 +228,20 @@ def test_results_draw_their_figures_from_their_numbers(session):
     assert any(list(c.get_ydata()) == pytest.approx(list(analysis.pooled_cosine)) for c in curves), (
         "the pooled-cosine curve is drawn from the summary"
     )
+
+
+def test_a_bad_protocol_is_refused_naming_the_argument_and_its_choices(tmp_path):
+    from speechgap.api import evaluate, intervene, show_prompts
+
+    for verb in (evaluate, intervene, show_prompts):
+        args = (tmp_path / "no-model", tmp_path / "no-data")
+        with pytest.raises(
+            speechgap.ConfigError, match="argument 'protocol' must be one of voicebench, official"
+        ):
+            if verb is evaluate:
+                verb(*args, tmp_path / "out", protocol="chatty")
+            elif verb is intervene:
+                verb(*args, "angle", tmp_path / "out", protocol="chatty")
+            else:
+                verb(*args, protocol="chatty")
+    assert not (tmp_path / "out").exists()

@@ -30,6 +30,7 @@ _EXPORTS = {
     "compress": "speechgap.api",
     "study": "speechgap.api",
     "synthesize": "speechgap.api",
+    "show_prompts": "speechgap.api",
     # their results
     "EvalResult": "speechgap.evaluation.result",
     "AnalysisResult": "speechgap.analysis",
@@ -37,6 +38,7 @@ _EXPORTS = {
     "CompressionResult": "speechgap.compression.experiment",
     "StudyResult": "speechgap.study",
     "SynthesisResult": "speechgap.api",
+    "PromptPreview": "speechgap.api",
     # data and models
     "PairedSample": "speechgap.data.types",
     "PairedDataset": "speechgap.data.types",
@@ -46,6 +48,7 @@ _EXPORTS = {
     "default_model_path": "speechgap.mini",
     "Capture": "speechgap.models.base",
     "register_method": "speechgap.evaluation.methods",
+    "register_scorer": "speechgap.scoring",
     # errors
     "SpeechgapError": "speechgap.errors",
     "ConfigError": "speechgap.errors",

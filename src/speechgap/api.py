@@ -37,10 +37,13 @@ from speechgap.evaluation.result import EvalResult
 from speechgap.evaluation.run import EvalSettings
 from speechgap.interventions.run import REDUNDANCY, InterventionResult, InterventionSettings
 from speechgap.io import prepare_out_dir
-from speechgap.models.base import SpeechLLM
+from speechgap.models.base import SpeechLLM, check_protocol
 from speechgap.study import StudyResult, StudySettings
 
 ModelLike = SpeechLLM | str | Path
+COMPRESS_PROTOCOL = "instructed"
+"""The prompt protocol :func:`compress` loads a model with: its default answer mode ``loglik`` reads the
+option letter after the prompt, which needs an instruction (paper 2's setup)."""
 DataLike = PairedDataset | str | Path
 
 
@@ -50,10 +53,18 @@ def _model(
     device: str | None = None,
     dtype: Any = None,
     trust_remote_code: bool = False,
+    protocol: str | None = None,
     instruction: str | None = None,
     system_prompt: str | None = None,
 ) -> SpeechLLM:
-    """An adapter as given, or loaded from a folder / Hub id with the prompt settings."""
+    """An adapter as given, or loaded from a folder / Hub id with the prompt settings.
+
+    ``protocol`` None loads with :func:`~speechgap.models.checkpoint_protocol` (``voicebench``; ``instructed``
+    for speechgap's mini models); a loaded
+    adapter keeps its own, and a ``protocol`` given with it must be that one.
+    """
+    if protocol is not None:
+        check_protocol(protocol)
     prompts = {
         key: value
         for key, value in (("instruction", instruction), ("system_prompt", system_prompt))
@@ -71,11 +82,23 @@ def _model(
     if isinstance(model, str | Path):
         from speechgap.models import load_model
 
-        return load_model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code, **prompts)
+        return load_model(
+            model,
+            device=device,
+            dtype=dtype,
+            trust_remote_code=trust_remote_code,
+            protocol=protocol,
+            **prompts,
+        )
     if not isinstance(model, SpeechLLM):
         raise ConfigError(
             f"argument 'model' must be a loaded speech LLM (speechgap.load_model) or a model folder / Hub id, "
             f"got {type(model).__name__}"
+        )
+    if protocol is not None and protocol != model.protocol:
+        raise ConfigError(
+            f"argument 'protocol' is {protocol!r}, but the model was loaded with protocol {model.protocol!r}; "
+            f"pass protocol={protocol!r} to speechgap.load_model, or give the model's folder instead"
         )
     loading = {"device": device, "dtype": dtype, **prompts}
     given = [name for name, value in loading.items() if value is not None] + (
@@ -148,6 +171,7 @@ def evaluate(
     seed: int = 0,
     base_model: ModelLike | None = None,
     judge: Any = None,
+    protocol: str | None = None,
     instruction: str | None = None,
     system_prompt: str | None = None,
     device: str | None = None,
@@ -166,7 +190,12 @@ def evaluate(
             "voicebench"``), seed: as the flags of ``speechgap eval``.
         base_model: the base text LM (a loaded adapter or a folder), for the split of the gap (paper 1).
         judge: a :class:`speechgap.scoring.Judge` for judge-scored subsets.
-        instruction, system_prompt, device, dtype, trust_remote_code: used when ``model`` is loaded here.
+        protocol: the prompt protocol, ``voicebench`` (default when the model is loaded here: the audio
+            alone / the question alone, as the VoiceBench leaderboard), ``official`` or ``instructed``
+            (docs/evaluation.md); a loaded ``model`` keeps its own, and ``protocol`` must then be that one.
+            Answer mode ``loglik`` needs an instruction: ``instructed``, or ``instruction=``.
+        instruction, system_prompt: replace the protocol's instruction and system prompt (recorded as
+            ``prompt_overrides``); with device, dtype, trust_remote_code: used when ``model`` is loaded here.
         progress: show a progress bar.
 
     Returns:
@@ -184,9 +213,10 @@ def evaluate(
         mcq_protocol="voicebench" if voicebench_compat else mcq_protocol,
         seed=seed,
         limit=limit,
+        protocol=protocol,
     )
     loading = {"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code}
-    prompts = {"instruction": instruction, "system_prompt": system_prompt}
+    prompts = {"protocol": protocol, "instruction": instruction, "system_prompt": system_prompt}
     _check_loaded(model, **loading, **prompts)
     prepare_out_dir(out_dir)
     pairs = _data(data)
@@ -194,12 +224,10 @@ def evaluate(
     base = None
     if base_model is not None:
         if isinstance(base_model, str | Path):
-            from speechgap.models.text_lm import load_text_model
+            from speechgap.models.text_lm import load_text_model, text_prompts_of
 
-            prompts = {"instruction": instruction, "system_prompt": system_prompt}
-            base = load_text_model(
-                base_model, device=device, dtype=dtype, **{k: v for k, v in prompts.items() if v is not None}
-            )
+            # the base LM answers the speech LLM's text-run prompt: same protocol, system prompt, instruction
+            base = load_text_model(base_model, device=device, dtype=dtype, **text_prompts_of(adapter))
         else:
             base = base_model
     result = run_evaluation(adapter, pairs, out_dir, settings, base_model=base, progress=progress)
@@ -208,6 +236,95 @@ def evaluate(
         rescored.written, rescored.skipped = result.written, result.skipped
         result = rescored
     return result
+
+
+@dataclass
+class PromptPreview:
+    """The two prompts of one sample under a protocol, rendered without running the model.
+
+    Attributes:
+        sample_id: the sample shown.
+        speech: the speech run's prompt (audio placeholders unexpanded), as records keep it in ``prompt``.
+        text: the text run's prompt, the transcript in place.
+        prompts: the model's prompt settings (:meth:`SpeechLLM.describe_prompts`: ``protocol``,
+            ``protocol_source``, ``system_prompt``, ``instruction``, ``prompt_overrides``).
+    """
+
+    sample_id: str
+    speech: str
+    text: str
+    prompts: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sample_id": self.sample_id, **self.prompts, "speech": self.speech, "text": self.text}
+
+    def format(self) -> str:
+        """The preview as ``speechgap eval --show-prompt`` prints it."""
+        overrides = ", ".join(self.prompts.get("prompt_overrides") or []) or "none"
+        lines = [
+            f"sample {self.sample_id!r}, protocol {self.prompts.get('protocol')!r} "
+            f"({self.prompts.get('protocol_source')}; overridden: {overrides})",
+            "--- speech run prompt ---",
+            self.speech,
+            "--- text run prompt ---",
+            self.text,
+        ]
+        return "\n".join(lines)
+
+
+def show_prompts(
+    model: ModelLike,
+    data: DataLike,
+    *,
+    sample_id: str | None = None,
+    protocol: str | None = None,
+    instruction: str | None = None,
+    system_prompt: str | None = None,
+    trust_remote_code: bool = False,
+) -> PromptPreview:
+    """The speech-run and text-run prompts of one sample (``speechgap eval --show-prompt``), without the
+    weights: a model folder loads its processor and config only; a loaded adapter renders its own.
+
+    Args:
+        model, data: see the module docstring.
+        sample_id: the sample to show; None: the first.
+        protocol, instruction, system_prompt, trust_remote_code: as :func:`evaluate`.
+
+    Raises:
+        ConfigError: a ``sample_id`` the data does not have, a bad ``protocol``.
+    """
+    if protocol is not None:
+        check_protocol(protocol)
+    pairs = _data(data)
+    if len(pairs) == 0:
+        raise ConfigError("argument 'data' holds no samples")
+    ids = list(pairs.ids)
+    if sample_id is None:
+        index = 0
+    elif sample_id in ids:
+        index = ids.index(sample_id)
+    else:
+        raise ConfigError(
+            f"argument 'sample_id' {sample_id!r} is not in the data (its first ids: {', '.join(ids[:3])})"
+        )
+    sample = pairs[index]
+    prompts = {"protocol": protocol, "instruction": instruction, "system_prompt": system_prompt}
+    if isinstance(model, str | Path):
+        from speechgap.models import load_prompts
+
+        adapter = load_prompts(
+            model,
+            trust_remote_code=trust_remote_code,
+            **prompts,
+        )
+    else:
+        adapter = _model(model, trust_remote_code=trust_remote_code, **prompts)
+    return PromptPreview(
+        sample.id,
+        adapter.render_prompt("speech", sample.text),
+        adapter.render_prompt("text", sample.text),
+        adapter.describe_prompts(),
+    )
 
 
 def score(
@@ -246,6 +363,8 @@ def analyze(
     debiased: bool = False,
     band_tolerance: float = 0.05,
     figures: bool = True,
+    diagnostics: bool = False,
+    protocol: str | None = None,
     device: str | None = None,
     dtype: Any = None,
     trust_remote_code: bool = False,
@@ -256,7 +375,9 @@ def analyze(
 
     Give ``model`` with ``data`` (captured on the fly), or ``captures`` (a ``speechgap capture`` folder;
     ``data`` then only supplies word timings). ``eval_dir``: an evaluation folder (``--eval``) whose
-    correctness joins the per-sample table.
+    correctness joins the per-sample table. ``protocol``: the prompts of a model loaded here (as
+    :func:`evaluate`; default ``voicebench``). ``diagnostics``: also paper 3's diagnostics (logit lens,
+    probes, attention dispersion, update vectors, path stability; needs ``model``; docs/analysis.md).
     """
     from speechgap.analysis import analyze as run_analysis
 
@@ -276,15 +397,20 @@ def analyze(
         debiased=debiased,
         band_tolerance=band_tolerance,
         figures=figures,
+        diagnostics=diagnostics,
     )
     if model is not None:
-        _check_loaded(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+        _check_loaded(
+            model, device=device, dtype=dtype, trust_remote_code=trust_remote_code, protocol=protocol
+        )
     prepare_out_dir(out_dir)
     if captures is not None:
         source: Any = captures
         pairs = _data(data) if data is not None else None
     else:
-        adapter = _model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)  # type: ignore[arg-type]
+        adapter = _model(
+            model, device=device, dtype=dtype, trust_remote_code=trust_remote_code, protocol=protocol
+        )  # type: ignore[arg-type]
         source, pairs = (adapter, _data(data).limit(limit)), None  # type: ignore[arg-type]
     return run_analysis(
         source, out_dir, settings, eval_dir=eval_dir, pairs=pairs, progress=progress, command=command
@@ -308,6 +434,7 @@ def intervene(
     baseline_text: bool = True,
     calibration: DataLike | None = None,
     sweep_layers: Sequence[int] = (),
+    protocol: str | None = None,
     instruction: str | None = None,
     system_prompt: str | None = None,
     device: str | None = None,
@@ -324,7 +451,8 @@ def intervene(
     runs as :func:`compress` does and returns the same comparison plus its compute figures.
     ``method_settings`` are the method's own settings (``k=``, ``critical=``, ``apply_layer=``,
     ``calibration_layer=``, ``repeats=``; ``retention=``, ``layer=``, ``tau=`` ...); a setting the method
-    does not read is refused, naming the ones it does.
+    does not read is refused, naming the ones it does. ``protocol``, ``instruction``, ``system_prompt``: the
+    prompts, as :func:`evaluate` (``loglik`` needs an instruction: ``protocol="instructed"``).
 
     Returns:
         :class:`~speechgap.interventions.run.InterventionResult`.
@@ -339,6 +467,7 @@ def intervene(
             model, data, method, out_dir, limit=limit, answer_mode=answer_mode,
             max_new_tokens=max_new_tokens, seed=seed, sweep_layers=sweep_layers, device=device, dtype=dtype,
             trust_remote_code=trust_remote_code, progress=progress, method_settings=method_settings,
+            prompts={"protocol": protocol, "instruction": instruction, "system_prompt": system_prompt},
         )  # fmt: skip
     if sweep_layers:
         raise ConfigError(f"argument 'sweep_layers' is for the merging methods, not for {method!r}")
@@ -370,9 +499,10 @@ def intervene(
         scoring_mode=scoring_mode,
         seed=seed,
         limit=limit,
+        protocol=protocol,
     )
     loading = {"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code}
-    prompts = {"instruction": instruction, "system_prompt": system_prompt}
+    prompts = {"protocol": protocol, "instruction": instruction, "system_prompt": system_prompt}
     _check_loaded(model, **loading, **prompts)
     prepare_out_dir(out_dir)
     pairs = _data(data)
@@ -406,9 +536,18 @@ def _intervene_by_merging(
     trust_remote_code: bool,
     progress: bool,
     method_settings: dict[str, Any],
+    prompts: dict[str, Any],
 ) -> InterventionResult:
     """A merging method through the intervention door: the compression run, seen as a comparison."""
     get_method(method).check_options(method_settings)
+    # the merge settings are refused before the model loads (minutes), as `speechgap compress` does
+    CompressionSpec(method=method, **{"seed": seed, **method_settings})
+    if isinstance(model, str | Path):
+        _check_loaded(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+        model = _model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code, **prompts)
+        device, dtype, trust_remote_code = None, None, False
+    else:
+        _model(model, **prompts)
     result = compress(
         model,
         data,
@@ -429,6 +568,7 @@ def _intervene_by_merging(
 
 # ---------------------------------------------------------------------------------------------- compress
 
+
 def compress(
     model: ModelLike,
     data: DataLike,
@@ -444,6 +584,8 @@ def compress(
     position: str | None = None,
     layer: int | None = None,
     retention: float | None = None,
+    kv_tau: float | None = None,
+    kv_ratio: float | None = None,
     sweep_tau: Sequence[float] = (),
     sweep_retention: Sequence[float] = (),
     sweep_layers: Sequence[int] = (),
@@ -453,6 +595,7 @@ def compress(
     timing_samples: int = 4,
     repeats: int = 3,
     seed: int = 0,
+    protocol: str | None = None,
     device: str | None = None,
     dtype: Any = None,
     trust_remote_code: bool = False,
@@ -462,10 +605,13 @@ def compress(
 
     ``method``: ``ap-input``, ``ap-deep``, ``dap`` (Affinity Pooling, paper 2), ``oracle-random`` /
     ``oracle-uniform`` / ``oracle-merge`` (paper 2's oracle compression at ``layer`` to ``retention``),
-    ``tome``. A merge setting left None takes paper 2's Qwen2-Audio value (:class:`CompressionSpec`:
+    ``tome``, ``kv-merge`` (paper 3's KV token merging: ``kv_tau`` 0.90, ``kv_ratio`` 0.25, layers 7..21
+    of 28 mapped proportionally). A merge setting left None takes paper 2's Qwen2-Audio value (:class:`CompressionSpec`:
     tau 0.8, omega 1, deep_tau 0.7, deep_omega 3, rule max, position first, retention 0.25, the deep layer
     29 of 32 mapped proportionally); a setting the method does not read (``retention`` for ``dap``, ``tau``
     for ``oracle-merge``) is refused, naming the ones it does. ``sweep_*``: one variant per value.
+    ``protocol``: the prompts of a model loaded here; default ``instructed`` (paper 2's setup: the default
+    answer mode ``loglik`` needs an instruction); a loaded ``model`` keeps its own.
 
     Returns:
         :class:`~speechgap.compression.experiment.CompressionResult` (one variant per setting).
@@ -473,7 +619,8 @@ def compress(
     get_method(method, kind="compression")
     named = {
         "tau": tau, "omega": omega, "deep_layer": deep_layer, "deep_tau": deep_tau, "deep_omega": deep_omega,
-        "rule": rule, "position": position, "layer": layer, "retention": retention,
+        "rule": rule, "position": position, "layer": layer, "retention": retention, "kv_tau": kv_tau,
+        "kv_ratio": kv_ratio,
     }  # fmt: skip
     given = {name: value for name, value in named.items() if value is not None}
     check_method_settings(method, given)
@@ -487,11 +634,16 @@ def compress(
         max_new_tokens=max_new_tokens,
         seed=seed,
         limit=limit,
+        protocol=protocol,
     )
-    _check_loaded(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    _check_loaded(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code, protocol=protocol)
+    if isinstance(model, str | Path) and protocol is None:
+        protocol = COMPRESS_PROTOCOL
     prepare_out_dir(out_dir)
     pairs = _data(data)
-    adapter = _model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    adapter = _model(
+        model, device=device, dtype=dtype, trust_remote_code=trust_remote_code, protocol=protocol
+    )
     return run_compression(
         adapter,
         pairs,

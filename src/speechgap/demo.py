@@ -21,6 +21,10 @@ from speechgap.errors import ConfigError
 from speechgap.io import atomic_write_json, atomic_write_text
 from speechgap.provenance import provenance
 
+DEMO_PROTOCOL = "instructed"
+"""The prompt protocol of the demo: the layout the mini models were trained on (``speechgap.mini.train``:
+question, newline, "Answer the question."). Recorded in ``summary.json`` and with the model in every run."""
+
 
 @dataclass
 class DemoSettings:
@@ -37,6 +41,8 @@ class DemoSettings:
             defaults were chosen for the shipped default on the zoo's dev clips (training voices, never the
             test set) as the setting that cuts prefill FLOPs by ≥ 27 % within 1 point (docs/compression.md).
         seed: the mini task's seed (questions, distractors, speakers).
+        diagnostics: also run paper 3's diagnostics in the analysis (logit lens, probes, attention
+            dispersion, update vectors, path stability).
     """
 
     n_questions: int = 258
@@ -48,6 +54,7 @@ class DemoSettings:
     dap_tau: float = 0.98
     dap_deep_tau: float = 0.88
     seed: int = 0
+    diagnostics: bool = True
 
     def __post_init__(self) -> None:
         for name in ("n_questions", "max_new_tokens", "path_samples", "batch_size"):
@@ -130,9 +137,10 @@ def run_demo(
         data = fixed_eval_set(settings.n_questions, seed=settings.seed, out_dir=out_dir / "pairs")
 
     _stage(f"loading {model_path}", started)
-    # the adapter's default instruction ("Answer the question.") is the one the mini models were trained with
-    model = load_model(model_path)
-    base = load_text_model(base_model_path) if base_model_path else None
+    # the mini models were trained on the "instructed" layout (question, newline, "Answer the question."), not
+    # on the default voicebench protocol (question alone); the run records the protocol with the model
+    model = load_model(model_path, protocol=DEMO_PROTOCOL)
+    base = load_text_model(base_model_path, protocol=DEMO_PROTOCOL) if base_model_path else None
 
     _stage("evaluating speech and text (speechgap eval)", started)
     run = evaluate(
@@ -150,7 +158,9 @@ def run_demo(
     analysis = analyze(
         (model, data),
         out_dir / "analysis",
-        AnalysisSettings(limit=settings.analysis_limit, path_samples=path_ids),
+        AnalysisSettings(
+            limit=settings.analysis_limit, path_samples=path_ids, diagnostics=settings.diagnostics
+        ),
         eval_dir=out_dir / "eval",
         progress=progress,
     )
@@ -170,7 +180,7 @@ def run_demo(
         shutil.copyfile(png, figures / png.name)
     summary = _demo_summary(run, analysis.summary)
     summary["fixes"] = fixes
-    summary["settings"] = asdict(settings)
+    summary["settings"] = {**asdict(settings), "protocol": model.protocol}
     summary["seconds"] = round(time.time() - started, 1)
     summary["provenance"] = provenance(
         model=model.describe(), data=data.describe(), settings=asdict(settings)
@@ -306,6 +316,7 @@ def _demo_summary(run: Any, analysis_summary: dict[str, Any]) -> dict[str, Any]:
             "band": cka.get("band"),
         },
         "correctness": analysis_summary.get("correctness"),
+        "diagnostics": analysis_summary.get("diagnostics"),
     }
 
 
@@ -400,6 +411,7 @@ def plain_reading(summary: dict[str, Any]) -> list[str]:
             f"{100 * c['prefill_flops_ratio']:.0f}% of the prefill FLOPs, with speech accuracy "
             f"{100 * c['delta']:+.1f} points."
         )
+    lines.extend(diagnostic_reading(summary.get("diagnostics")))
     band = (summary.get("cka") or {}).get("band") or {}
     if band.get("best_layer") and band.get("width"):
         widths = band.get("width") or []
@@ -407,6 +419,55 @@ def plain_reading(summary: dict[str, Any]) -> list[str]:
             f"In cross-layer CKA, speech layers {summary['cka']['speech_layers']} best match text layers "
             f"{band['best_layer']}; the band of near-best text layers is {np.mean(widths):.1f} layers wide on "
             f"average (paper 3 reports ~6 in 7B models)."
+        )
+    return lines
+
+
+def diagnostic_reading(diagnostics: dict[str, Any] | None) -> list[str]:
+    """Sentences on paper 3's diagnostics, each derived from the summary and set beside the paper's figure."""
+    if not diagnostics:
+        return []
+    lines = []
+    overall = diagnostics["dispersion_overall"]
+    text, speech = overall["text"], overall["speech"]
+    spread = "more thinly" if speech["normalized_entropy"] > text["normalized_entropy"] else "no more thinly"
+    lines.append(
+        f"At the decision step the attention over the question is spread {spread} in the speech run: 90% of it "
+        f"covers {speech['coverage']:.1f} speech tokens against {text['coverage']:.1f} transcript tokens "
+        f"(Cov_0.90), the largest single weight is {speech['max_attention']:.2f} against "
+        f"{text['max_attention']:.2f}, and the normalized entropy {speech['normalized_entropy']:.2f} against "
+        f"{text['normalized_entropy']:.2f} (paper 3, Qwen2.5-Omni: 101 vs 8 tokens, 0.11 vs 0.64, 0.66 vs 0.36)."
+    )
+    lens = np.asarray([np.nan if v is None else v for v in diagnostics["lens_top1"]], dtype=float)
+    if np.isfinite(lens).any():
+        best = int(np.nanargmax(lens))
+        lines.append(
+            f"Read through the logit lens, a transcript token is the top prediction at its aligned speech frame "
+            f"for at most {100 * lens[best]:.0f}% of tokens (layer {best})."
+        )
+    updates = np.asarray([np.nan if v is None else v for v in diagnostics["update_cosine"]], dtype=float)
+    if np.isfinite(updates).any():
+        lines.append(
+            f"The layers' updates to speech frames and to their aligned transcript tokens have a mean cosine of "
+            f"{np.nanmean(updates):.2f} per block (paper 3 finds them highly aligned: the same work on both)."
+        )
+    answer = (diagnostics.get("probes") or {}).get("answer")
+    if answer:
+        speech_probe = answer["speech"]["linear"]
+        best = int(np.argmax([p["accuracy"] for p in speech_probe]))
+        probe = speech_probe[best]
+        wrong = probe.get("subset_accuracy")
+        on_wrong = (
+            f", and {100 * wrong:.0f}% on the {probe['subset_n']} held-out speech samples the model answered "
+            f"wrongly"
+            if wrong is not None
+            else ""
+        )
+        lines.append(
+            f"A linear probe reads the correct letter from the speech run's decision-step state with "
+            f"{100 * probe['accuracy']:.0f}% held-out accuracy at layer {best} (chance {100 * probe['chance']:.0f}%)"
+            f"{on_wrong}; paper 3's reading is that where this stays high the information is there and the "
+            f"read-out fails."
         )
     return lines
 
@@ -452,6 +513,26 @@ def demo_page(
     )
     if paths:
         sections.append(("Alignment paths", paths))
+    diagnostic_figures = [
+        (name, caption)
+        for name, caption in (
+            ("diagnostics_attention.png", "Attention of the decision step over the question: Cov_0.90, the "
+             "largest weight and the normalized entropy, text run vs speech run (mean over layers and heads)."),
+            ("diagnostics_lens.png", "Logit lens per layer: the transcript token at its aligned speech frame, "
+             "and the correct letter at the decision step."),
+            ("diagnostics_probes.png", "Probes per layer: the correct letter from the decision-step state "
+             "(speech, text, speech samples answered wrongly) and the modality from pooled spans."),
+            ("diagnostics_updates.png", "Cosine of the speech and text layer updates at DTW-aligned positions."),
+        )
+        if (figures / name).exists()
+    ]  # fmt: skip
+    if diagnostic_figures:
+        sections.append(
+            (
+                "Where the gap arises (paper 3's diagnostics)",
+                "".join(figure_block(figures / name, caption) for name, caption in diagnostic_figures),
+            )
+        )
     if summary.get("fixes"):
         sections.append(("Fixes and speed", fixes_table(summary["fixes"])))
     if (figures / "aps_histogram.png").exists():

@@ -102,6 +102,8 @@ def test_intervene_runs_oracle_compression_through_the_same_engine(tiny_dir, man
         "--no-progress",
         "--answer-mode",
         "loglik",
+        "--protocol",
+        "instructed",
     ]
     out = tmp_path / "via_intervene"
     assert (

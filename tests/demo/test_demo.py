@@ -39,8 +39,23 @@ def test_demo_writes_summary_report_and_figures(demo_dir):
     page = (demo_dir / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 4  # self-contained: figures embedded
     assert f"{100 * summary['gap']:.1f} points" in page
-    for name in ("layer_curves.png", "cka_heatmap.png", "aps_histogram.png"):
+    for name in ("layer_curves.png", "cka_heatmap.png", "aps_histogram.png", "diagnostics_attention.png"):
         assert (demo_dir / "figures" / name).stat().st_size > 1000
+
+
+def test_demo_reports_paper_3s_diagnostics(demo_dir):
+    summary = json.loads((demo_dir / "summary.json").read_text())
+    diagnostics = summary["diagnostics"]
+    analysis = json.loads((demo_dir / "analysis" / "diagnostics" / "summary.json").read_text())
+    assert diagnostics["n_samples"] == 16 == analysis["n_samples"]
+    overall = diagnostics["dispersion_overall"]
+    page = (demo_dir / "report.html").read_text()
+    assert "paper 3&#x27;s diagnostics" in page or "paper 3's diagnostics" in page
+    # the reading quotes the summary's own numbers
+    assert f"covers {overall['speech']['coverage']:.1f} speech tokens" in page
+    assert f"against {overall['text']['coverage']:.1f} transcript tokens" in page
+    # 16 questions with four answers: enough for the answer probes, one curve per layer
+    assert len(diagnostics["probes"]["answer"]["speech"]["linear"]) == len(diagnostics["lens_top1"])
 
 
 def test_demo_rerun_resumes_without_duplicates(demo_dir):

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -208,10 +209,11 @@ def tiny_setup(tmp_path_factory):
 
 def test_tiny_model_generate_and_loglik(tiny_setup, tmp_path):
     from speechgap.models import load_model
-    from speechgap.models.text_lm import load_text_model
+    from speechgap.models.text_lm import load_text_model, text_prompts_of
 
-    model = load_model(tiny_setup / "model")
-    base = load_text_model(tiny_setup / "base")
+    # loglik needs an instruction in the prompt, so this run uses the instructed protocol
+    model = load_model(tiny_setup / "model", protocol="instructed")
+    base = load_text_model(tiny_setup / "base", **text_prompts_of(model))
     data = load_pairs(tiny_setup / "data" / "manifest.jsonl")
     run = evaluate(
         model, data, tmp_path / "gen", EvalSettings(max_new_tokens=4), base_model=base, progress=False
@@ -235,6 +237,60 @@ def test_tiny_model_generate_and_loglik(tiny_setup, tmp_path):
         assert record["logit_margin"] == pytest.approx(log_probs[answer] - best_other, abs=1e-5)
         assert record["parsed"] is True
     assert loglik.summary["subsets"]["all"]["speech_mean_logit_margin"] is not None
+    run_record = json.loads((tmp_path / "ll" / "run.json").read_text())
+    assert run_record["settings"]["protocol"] == run_record["model"]["protocol"] == "instructed"
+    assert all(
+        r["prompt"].endswith("\nAnswer the question.<|im_end|>\n<|im_start|>assistant\n") for r in records
+    )
+
+
+def test_protocol_is_recorded_and_a_resume_with_another_is_refused(tiny_setup, tmp_path):
+    from speechgap.models import load_model
+
+    data = load_pairs(tiny_setup / "data" / "manifest.jsonl")
+    model = load_model(tiny_setup / "model")  # the default protocol: voicebench
+    settings = EvalSettings(max_new_tokens=2, limit=2, modalities=("text",))
+    evaluate(model, data, tmp_path / "run", settings, progress=False)
+    run_record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run_record["settings"]["protocol"] == run_record["model"]["protocol"] == "voicebench"
+    assert run_record["model"]["instruction"] is None and run_record["model"]["prompt_overrides"] == []
+    # every record keeps its exact prompt: the question alone, no instruction
+    for record in _records(tmp_path / "run"):
+        assert record["prompt"].endswith(
+            f"user\n{record['reference']['text']}<|im_end|>\n<|im_start|>assistant\n"
+        )
+    model.protocol = "instructed"
+    try:
+        with pytest.raises(ConfigError, match="different model"):
+            evaluate(model, data, tmp_path / "run", settings, progress=False)
+        with pytest.raises(ConfigError, match="argument 'protocol' is 'official'.*'instructed'"):
+            evaluate(model, data, tmp_path / "other", replace(settings, protocol="official"), progress=False)
+    finally:
+        model.protocol = "voicebench"
+
+
+def test_loglik_without_an_instruction_is_refused(tiny_setup, tmp_path):
+    from speechgap.models import load_model
+
+    data = load_pairs(tiny_setup / "data" / "manifest.jsonl")
+    model = load_model(tiny_setup / "model")
+    with pytest.raises(ConfigError, match="loglik.*protocol 'voicebench'.*argument 'protocol' instructed"):
+        evaluate(model, data, tmp_path / "ll", EvalSettings(answer_mode="loglik"), progress=False)
+    assert not (tmp_path / "ll").exists()  # refused before anything is written
+    with_instruction = load_model(tiny_setup / "model", instruction="Answer with the letter.")
+    evaluate(
+        with_instruction, data, tmp_path / "ok", EvalSettings(answer_mode="loglik", limit=1), progress=False
+    )
+    recorded = json.loads((tmp_path / "ok" / "run.json").read_text())["model"]
+    assert recorded["protocol"] == "voicebench" and recorded["prompt_overrides"] == ["instruction"]
+    assert recorded["instruction"] == "Answer with the letter."
+
+
+def test_settings_refuse_an_unknown_protocol():
+    with pytest.raises(
+        ConfigError, match="argument 'protocol' must be one of voicebench, official, instructed"
+    ):
+        EvalSettings(protocol="chatty")
 
 
 def test_killed_process_resumes_to_exactly_one_record_each(tiny_setup, tmp_path):

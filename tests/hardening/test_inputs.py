@@ -447,7 +447,10 @@ def test_intervene_cli_refuses_bad_settings_before_loading_the_model(tmp_path, c
         (("--method", "ap-deep", "--tau", "0.6"), "--tau is not a setting of method 'ap-deep'"),
         (("--method", "oracle-merge", "--tau", "0.6"), "--tau is not a setting of method 'oracle-merge'"),
         (("--method", "tome", "--omega", "2"), "--omega is not a setting of method 'tome'"),
-        (("--method", "oracle-uniform", "--rule", "mean"), "--rule is not a setting of method 'oracle-uniform'"),
+        (
+            ("--method", "oracle-uniform", "--rule", "mean"),
+            "--rule is not a setting of method 'oracle-uniform'",
+        ),
     ],
 )
 def test_compress_cli_refuses_a_flag_the_method_does_not_read(tmp_path, capsys, args, needle):
@@ -460,7 +463,11 @@ def test_compress_cli_refuses_a_flag_the_method_does_not_read(tmp_path, capsys, 
     ("method", "extra", "needle"),
     [
         ("angle", ("--retention", "0.5"), "--retention is not a setting of method 'angle'"),
-        ("length", ("--calibration-layer", "output"), "--calibration-layer is not a setting of method 'length'"),
+        (
+            "length",
+            ("--calibration-layer", "output"),
+            "--calibration-layer is not a setting of method 'length'",
+        ),
         ("calibration", ("--k", "2"), "--k is not a setting of method 'calibration'"),
         ("redundancy", ("--layer", "1"), "--layer is not a setting of method 'redundancy'"),
         ("angle", ("--repeats", "1,2"), "--repeats is not a setting of method 'angle'"),
@@ -477,9 +484,17 @@ def test_intervene_cli_refuses_a_flag_the_method_does_not_read(tmp_path, capsys,
 @pytest.mark.parametrize(
     ("verb", "kwargs", "needle"),
     [
-        ("compress", {"method": "dap", "retention": 0.5}, "argument 'retention' is not a setting of method 'dap'"),
+        (
+            "compress",
+            {"method": "dap", "retention": 0.5},
+            "argument 'retention' is not a setting of method 'dap'",
+        ),
         ("compress", {"method": "tome", "tau": 0.5}, "argument 'tau' is not a setting of method 'tome'"),
-        ("intervene", {"method": "dap", "retention": 0.5}, "argument 'retention' is not a setting of method 'dap'"),
+        (
+            "intervene",
+            {"method": "dap", "retention": 0.5},
+            "argument 'retention' is not a setting of method 'dap'",
+        ),
         ("intervene", {"method": "oracle-merge", "deep_tau": 0.5}, "argument 'deep_tau' is not a setting"),
     ],
 )

@@ -440,7 +440,8 @@ def test_two_synthesize_processes_into_one_folder(tmp_path):
 
 
 def test_killed_synthesize_leaves_no_worker_alive(tmp_path):
-    psutil = pytest.importorskip("psutil")
+    import psutil
+
     path = _items_file(
         tmp_path, [{"id": f"q{i}", "text": f"Question number {i}, what is it?"} for i in range(3000)]
     )

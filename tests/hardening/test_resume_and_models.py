@@ -70,7 +70,7 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def adapter(tiny):
-    return load_model(tiny / "model")
+    return load_model(tiny / "model", protocol="instructed")
 
 
 def _sample(sample_id: str, text: str = "What is the capital of France?", seconds: float = 0.8, **fields):

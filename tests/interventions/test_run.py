@@ -42,7 +42,7 @@ def test_intervene_angle_end_to_end_and_resume(tiny_dir, manifest, tmp_path, cap
     out = tmp_path / "angle"
     argv = [
         "intervene", "--model", str(tiny_dir), "--data", str(manifest), "--out", str(out),
-        "--method", "angle", "--critical", "all", "--answer-mode", "loglik", "--no-progress",
+        "--method", "angle", "--critical", "all", "--answer-mode", "loglik", "--protocol", "instructed", "--no-progress",
     ]  # fmt: skip
     assert main(argv) == 0
     printed = capsys.readouterr().out
@@ -79,7 +79,7 @@ def test_intervene_calibration_with_a_drawn_split(tiny_dir, manifest, tmp_path):
     argv = [
         "intervene", "--model", str(tiny_dir), "--data", str(manifest), "--out", str(out),
         "--method", "calibration", "--calibration-fraction", "0.25", "--split-seed", "1",
-        "--answer-mode", "loglik", "--no-baseline-text", "--no-progress",
+        "--answer-mode", "loglik", "--protocol", "instructed", "--no-baseline-text", "--no-progress",
     ]  # fmt: skip
     assert main(argv) == 0
     record = json.loads((out / "comparison.json").read_text())
@@ -109,7 +109,7 @@ def test_intervene_redundancy_sweep(tiny_dir, manifest, tmp_path):
     out = tmp_path / "redundancy"
     argv = [
         "intervene", "--model", str(tiny_dir), "--data", str(manifest), "--out", str(out),
-        "--method", "redundancy", "--repeats", "2,4", "--limit", "4", "--answer-mode", "loglik", "--no-progress",
+        "--method", "redundancy", "--repeats", "2,4", "--limit", "4", "--answer-mode", "loglik", "--protocol", "instructed", "--no-progress",
     ]  # fmt: skip
     assert main(argv) == 0
     record = json.loads((out / "comparison.json").read_text())
@@ -148,7 +148,7 @@ def test_registered_methods_are_dispatched(tiny_dir, manifest, tmp_path):
         out = tmp_path / "noop"
         argv = [
             "intervene", "--model", str(tiny_dir), "--data", str(manifest), "--out", str(out),
-            "--method", "noop-test", "--limit", "3", "--answer-mode", "loglik", "--no-baseline-text",
+            "--method", "noop-test", "--limit", "3", "--answer-mode", "loglik", "--protocol", "instructed", "--no-baseline-text",
             "--no-progress",
         ]  # fmt: skip
         assert main(argv) == 0
@@ -170,5 +170,8 @@ def test_bad_settings_are_refused_before_any_run(tiny_dir, manifest, tmp_path, c
     assert not (out / "baseline").exists()
     assert main([*argv[:-5], "--method", "nope"]) == 2
     error = capsys.readouterr().err
-    assert "--method must be one of angle, ap-deep, ap-input, calibration, dap, length, oracle-merge" in error
+    assert (
+        "--method must be one of angle, ap-deep, ap-input, calibration, dap, kv-merge, length, oracle-merge"
+        in error
+    )
     assert "argument" not in error

@@ -303,3 +303,304 @@ def test_voicebench_accuracy_reproduces_reference_arithmetic() -> None:
         voicebench_mcq_accuracy(["a"], ["A", "B"])
     with pytest.raises(ConfigError):
         voicebench_mcq_accuracy([], [])
+
+
+# --- VoiceBench's template rule, re-derived independently from its published behaviour
+#
+# VoiceBench (src/evaluator/mcq.py) lower-cases the response, drops a leading "<1>"/"<2>"/"<3>", then for
+# each template in order and each letter a–d in order returns the first letter whose filled-in template
+# ("[CHOICE]" replaced by the letter) is a substring; then a bare letter, or a letter followed by . , : )
+# at the start; then three literal phrases meaning A. The list below is written in the reference's own
+# "[CHOICE]" notation, independently of choice.py's "{}" notation.
+_REFERENCE_TEMPLATES = (
+    "答案是[CHOICE]",
+    "答案是 [CHOICE]",
+    "答案是选项[CHOICE]",
+    "答案应该是[CHOICE]",
+    "答案应该是 [CHOICE]",
+    "答案就是选项[CHOICE]",
+    "答案是‘[CHOICE]",
+    "是[CHOICE]：",
+    "答案选[CHOICE]",
+    "[CHOICE]是正确",
+    "选项[CHOICE]是最合适的",
+    "answer is: **[CHOICE]",
+    "answer is **[CHOICE]",
+    "the answer to the question is: **[CHOICE]",
+    "the answer to the multiple-choice question is **[CHOICE]",
+    "the answer is '[CHOICE]'",
+    "[CHOICE] is the best answer",
+    "the answer is [CHOICE]",
+    "the correct answer is [CHOICE]",
+    "would select [CHOICE]",
+    "would choose [CHOICE]",
+    "would select option [CHOICE]",
+    "would choose option [CHOICE]",
+    'is "[CHOICE]"',
+    'is "[CHOICE].',
+    "is: **[CHOICE])",
+    "is **[CHOICE],",
+    "is **[CHOICE]:",
+    "is **[CHOICE])",
+    "is: **[CHOICE].",
+    "is: **[CHOICE]:",
+    "is **[CHOICE].",
+    "be **[CHOICE],",
+    "is: **[CHOICE]**",
+    "is therefore option **[CHOICE]:",
+    "is: \n\n**[CHOICE])",
+    "as **[CHOICE]:",
+    "be **[CHOICE])",
+    "be **[CHOICE]:",
+    "is: \n\n**[CHOICE]**",
+    "suggests **[CHOICE])",
+    "be option **[CHOICE]:",
+    "with **[CHOICE])",
+    'is typically "[CHOICE])',
+    "be to **[CHOICE])",
+    "is: \n\n[CHOICE])",
+    "is likely to be: **[CHOICE].",
+    "is **[CHOICE] (",
+    "is option **[CHOICE]**",
+    "is likely **[CHOICE]**",
+    "is:\n**[CHOICE].",
+    "is:\n\n**[CHOICE].",
+    "would be [CHOICE]",
+    "would be option [CHOICE]",
+    "would be ([CHOICE])",
+    "would be option ([CHOICE])",
+    "is [CHOICE],",
+    "is typically [CHOICE],",
+    "is typically [CHOICE].",
+    "i'd say [CHOICE].",
+    "option [CHOICE].",
+    "option [CHOICE]:",
+    "option [CHOICE],",
+    "the answer is:\n**[CHOICE]",
+    "is [CHOICE]:",
+    "is [CHOICE].",
+    "is [CHOICE],",
+    "is: [CHOICE].",
+    "is ([CHOICE])",
+    "is:\n**[CHOICE])",
+    "is likely **[CHOICE]:",
+    "is the **[CHOICE])",
+    ":\n[CHOICE].",
+    ":\n[CHOICE])",
+    ":\n[CHOICE],",
+    ": \n[CHOICE].",
+    ":  \n[CHOICE].",
+    ":\n\n[CHOICE].",
+    ":\n\n[CHOICE])",
+    "is most likely **[CHOICE]:",
+    ":\n\n[CHOICE],",
+    ": \n\n[CHOICE].",
+    "is option [CHOICE],",
+    "([CHOICE]) would be",
+    "is ([CHOICE]).",
+    "is [CHOICE])",
+    "is: [CHOICE])",
+    "is:\n\n[CHOICE]:",
+    "is: **[CHOICE],",
+    "(option [CHOICE])",
+    "answer is ([CHOICE])",
+    'select option "[CHOICE]"',
+    "is: [CHOICE]",
+    "is typically **[CHOICE],",
+    "is **[CHOICE]**",
+    "is likely '[CHOICE]'",
+    "is option '[CHOICE]'",
+    "is:\n**[CHOICE]:",
+    "is \\( \\boxed{[CHOICE] ",
+    "would be '[CHOICE]'",
+    "is the **[CHOICE]** ",
+    "question is [CHOICE] (",
+    "is:\n\n**[CHOICE])",
+    "closest to option **[CHOICE]**",
+    "is most likely **[CHOICE])",
+    "the answer to the question is '[CHOICE]'",
+    "question is **[CHOICE]**",
+    "known as '[CHOICE]'",
+    "is '[CHOICE])",
+    "is typically **[CHOICE]:",
+    "is \\( \\boxed{\\text{[CHOICE]}} \\)",
+    "is \\( \\text{[CHOICE]) }",
+    "is \\( \\text{[CHOICE]} \\)",
+    "is \\( \\text{[CHOICE]:",
+    "is \\( \\text{[CHOICE])",
+    "is \\(\\text{[CHOICE].",
+    "is:\n\n**[CHOICE]",
+    "is \\( \\text{[CHOICE].}",
+    "is \\( \\text{[CHOICE].",
+    "is \\( \\boxed{[CHOICE]}",
+    "is:\n\\[ \\boxed{\\text{[CHOICE]}}",
+    "is:\n\\[ \\text{[CHOICE])",
+    "is:\n\n\\[ \\text{[CHOICE])",
+    "is \\( \\textbf{[CHOICE])",
+    "is \\( \\text{[CHOICE]}",
+    "is: \\( \\text{[CHOICE].",
+    "corresponds to:\n- **[CHOICE]:",
+    "would be: **[CHOICE]**.",
+    "is \\( [CHOICE] \\)",
+    "is:\n**[CHOICE] ",
+    "corresponds to option **[CHOICE]**",
+    "be **[CHOICE]**",
+    "be: \n\n[CHOICE])",
+    "is:\n\\[ \\boxed{[CHOICE]}",
+    "is:  \n**[CHOICE]:",
+    "is: \\( \\text{[CHOICE])",
+    "is likely: **[CHOICE],",
+    "is } \\mathbf{[CHOICE].",
+    "is \\( \\boxed{[CHOICE])",
+    "is \\( \\textbf{[CHOICE]}",
+    "is \\([CHOICE]\\)",
+    "is:\n  \n**[CHOICE]:",
+    "is option **[CHOICE] ",
+    "is:\n\\( \\textbf{[CHOICE].",
+    "is \\( \\mathbf{[CHOICE]}",
+    "was option **[CHOICE]**",
+    'is likely "[CHOICE])',
+    "option **[CHOICE]:",
+    'is "[CHOICE])',
+    "is most likely **[CHOICE],",
+    "is often **[CHOICE]:",
+    "is:  \n[CHOICE])",
+    " [CHOICE].",
+    " [CHOICE],",
+    " [CHOICE]:",
+    " [CHOICE])",
+    "**[CHOICE].",
+    "**[CHOICE])",
+    '"[CHOICE].',
+    '"[CHOICE],',
+    '"[CHOICE]:',
+    "([CHOICE])",
+    '"[CHOICE]"',
+)
+
+
+def _reference_read(response: str) -> str | None:
+    response = response.lower()
+    if response[:3] in ("<1>", "<2>", "<3>"):
+        response = response[3:].strip()
+    for template in _REFERENCE_TEMPLATES:
+        for letter in "abcd":
+            if template.replace("[CHOICE]", letter) in response:
+                return letter.upper()
+    for letter in "abcd":
+        if response == letter or response.startswith(tuple(letter + mark for mark in ".,:)")):
+            return letter.upper()
+    for phrase in (
+        "would be a.",
+        'would be "a.',
+        "the best option from the given choices would be a scorpion (a)",
+    ):
+        if phrase in response:
+            return "A"
+    return None
+
+
+def test_reference_template_count() -> None:
+    assert len(_REFERENCE_TEMPLATES) == 163
+    assert len(set(_REFERENCE_TEMPLATES)) < 163  # the reference itself lists "is [CHOICE]," twice
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        ("答案是‘C’。", "C"),  # U+2018, as VoiceBench writes it
+        ("答案是‘d’", "D"),
+        ("我认为答案是‘A’", "A"),
+    ],
+)
+def test_voicebench_curly_quote_template(response: str, expected: str) -> None:
+    parse = extract_choice_voicebench(response, seed=0)
+    assert (parse.letter, parse.parsed, parse.rule) == (expected, True, "voicebench_template")
+
+
+def test_voicebench_ascii_apostrophe_is_not_a_chinese_template() -> None:
+    # With an ASCII apostrophe no Chinese template applies; "c'" is read by no other template either.
+    assert _reference_read("答案是'c'") is None
+    parse = extract_choice_voicebench("答案是'c'", seed=3)
+    assert not parse.parsed and parse.rule == "random_fallback"
+
+
+def _random_responses(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    fragments = [
+        "答案是‘",
+        "答案是'",
+        "答案是",
+        "答案是 ",
+        "选项",
+        "是",
+        "：",
+        "。",
+        "’",
+        "'",
+        '"',
+        "**",
+        "(",
+        ")",
+        ".",
+        ",",
+        ":",
+        " ",
+        "\n",
+        "\n\n",
+        "is ",
+        "the answer is ",
+        "would be ",
+        "option ",
+        "\\( \\boxed{",
+        "\\text{",
+        "}",
+        " \\)",
+        "<1>",
+        "<2>",
+        "i'd say ",
+        "hmm ",
+        "planet",
+        "The ",
+        "Answer",
+        "IS ",
+    ]
+    letters = list("abcdeABCDE")
+    responses = []
+    for index in range(count):
+        if index % 3 == 0:
+            # A reference template filled with a letter, wrapped in noise.
+            template = rng.choice(_REFERENCE_TEMPLATES).replace("[CHOICE]", rng.choice(letters))
+            pieces = [rng.choice(fragments) for _ in range(rng.randint(0, 3))]
+            pieces.insert(rng.randint(0, len(pieces)), template)
+        else:
+            # Random strings built around the Chinese prefixes, the curly quote included.
+            pieces = [rng.choice(fragments + letters) for _ in range(rng.randint(1, 8))]
+            if index % 3 == 1:
+                pieces.insert(rng.randint(0, len(pieces)), rng.choice(["答案是‘", "答案是'"]))
+        responses.append("".join(pieces))
+    return responses
+
+
+def test_voicebench_agrees_with_independent_rederivation() -> None:
+    responses = _random_responses(900, seed=2024)
+    disagreements = []
+    read = 0
+    for response in responses:
+        parse = extract_choice_voicebench(response, seed=0)
+        ours = parse.letter if parse.parsed else None
+        reference = _reference_read(response)
+        read += reference is not None
+        if ours != reference:
+            disagreements.append((response, ours, reference))
+    assert disagreements == []
+    # The generator exercises both outcomes, and the curly-quote template in particular.
+    assert 200 < read < len(responses)
+    assert any("答案是‘" in response and _reference_read(response) for response in responses)
+
+
+def test_voicebench_every_template_reads_every_letter() -> None:
+    for template in _REFERENCE_TEMPLATES:
+        for letter in "abcd":
+            response = "xx " + template.replace("[CHOICE]", letter.upper()) + " yy"
+            assert extract_choice_voicebench(response).letter == _reference_read(response)

@@ -111,3 +111,33 @@ def test_bad_input() -> None:
         check_ifeval(["x", "y"], [["punctuation:no_comma"]], [[{}]], [""])
     with pytest.raises(ConfigError):
         ifeval_scores([], "punkt_tab")
+
+
+def test_turn_markers_removed_as_voicebench_does() -> None:
+    from speechgap.scoring.ifeval import strip_turn_markers
+
+    assert strip_turn_markers("<1> all lower <|user|>") == "all lower"
+    assert strip_turn_markers("text <|user|> more") == "text <|user|> more"
+    results, _ = check_ifeval(
+        ["<2>It rains. Any other questions?<|user|>"],
+        [["startend:end_checker"]],
+        [[{"end_phrase": "Any other questions?"}]],
+        [""],
+    )
+    assert results[0].strict == [True]  # with the marker left in, the response would not end with the phrase
+
+
+def test_scorer_detail_and_protocol() -> None:
+    from speechgap.scoring import score_response
+
+    for protocol in ("speechgap", "voicebench"):
+        item = score_response(
+            "Hello, World",
+            "ifeval",
+            instruction_ids=["punctuation:no_comma", "change_case:english_lowercase"],
+            instruction_kwargs=[{}, {}],
+            prompt="p",
+            protocol=protocol,
+        )
+        assert item.correct is False and item.detail["strict"] == [False, False]
+        assert item.protocol == protocol == item.detail["protocol"]

@@ -1,4 +1,4 @@
-"""The LLM judge against a small OpenAI-compatible server on 127.0.0.1."""
+"""The LLM judge (1–5 scores and the sd-qa yes/no vote) against a small OpenAI-compatible server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -13,7 +13,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from speechgap.errors import ConfigError
-from speechgap.scoring.judge import Judge, JudgeConfig, JudgeError, parse_judge_score
+from speechgap.scoring import score_response
+from speechgap.scoring.judge import (
+    Judge,
+    JudgeConfig,
+    JudgeError,
+    majority_vote,
+    parse_judge_score,
+    parse_judge_score_voicebench,
+    parse_yes_no,
+    voicebench_majority,
+)
 
 
 class _Server:
@@ -190,3 +200,91 @@ def test_endpoint_keeps_the_query_after_the_path() -> None:
     assert (
         JudgeConfig(url="http://h/v1/chat/completions", model="m").endpoint == "http://h/v1/chat/completions"
     )
+
+
+# ------------------------------------------------------------------------- the yes/no protocol (sd-qa)
+
+
+def _yesno(url: str, **kwargs: object) -> JudgeConfig:
+    return _config(url, protocol="yesno", **kwargs)
+
+
+def test_yesno_request_carries_voicebench_sampling_and_the_prompt(server: _Server) -> None:
+    server.script = [(200, _reply(["Yes", "No.", "yes"]))]
+    judge = Judge(_yesno(server.url))
+    verdict = judge.judge_answer("Who wrote Hamlet?", "William Shakespeare", "Shakespeare wrote it.")
+    request = server.requests[0]
+    assert (request["n"], request["temperature"], request["top_p"]) == (3, 0.5, 0.95)
+    user = request["messages"][1]["content"]
+    for part in ("Who wrote Hamlet?", "William Shakespeare", "Shakespeare wrote it.", '"Yes" or "No"'):
+        assert part in user
+    assert verdict.votes == ["yes", "no", "yes"] and verdict.correct is True
+    assert verdict.judge["protocol"] == "yesno" and verdict.judge["template_name"] == "speechgap-yes-no-v1"
+
+
+def test_yesno_placeholders_in_answers_stay_text(server: _Server) -> None:
+    Judge(_yesno(server.url)).judge_answer("q {response}", "r {prompt}", "a {reference}")
+    user = server.requests[0]["messages"][1]["content"]
+    assert "q {response}" in user and "r {prompt}" in user and "a {reference}" in user
+
+
+@pytest.mark.parametrize(
+    ("replies", "correct"),
+    [
+        (["No", "no", "Yes"], False),
+        (["Yes", "maybe", "I cannot tell"], True),  # unreadable replies count for neither side
+        (["Yes", "No", "unsure"], None),  # a tie is undecided
+        (["??", "", "The answer is yes"], None),  # nothing readable
+    ],
+)
+def test_yesno_majority(server: _Server, replies: list[str], correct: bool | None) -> None:
+    server.script = [(200, _reply(replies))]
+    assert Judge(_yesno(server.url)).judge_answer("q", "r", "a").correct is correct
+
+
+def test_sdqa_scored_through_the_yesno_judge(server: _Server) -> None:
+    judge = Judge(_yesno(server.url))
+    server.script = [(200, _reply(["Yes", "Yes.", "No"])), (200, _reply(["Yes", "No", "?"]))]
+    item = score_response(
+        "Shakespeare.", "sdqa", answer="William Shakespeare", prompt="Who?", sdqa_matcher="judge", judge=judge
+    )
+    assert item.correct and item.parsed and item.rule == "judge_majority" and item.protocol == "speechgap"
+    assert (
+        item.detail["votes"] == ["yes", "yes", "no"] and item.detail["containment"] is True
+    )  # the surname rule agrees
+    tie = score_response("Maybe.", "sdqa", answer="x", prompt="q", sdqa_matcher="judge", judge=judge)
+    assert tie.correct is False and not tie.parsed and tie.rule == "judge_majority_tie"
+
+
+def test_sdqa_voicebench_vote(server: _Server) -> None:
+    judge = Judge(_yesno(server.url))
+    server.script = [(200, _reply(["Yes.", "Yes.", "Yes"]))]  # VoiceBench: "yes." is not "yes"
+    item = score_response(
+        "x", "sdqa", answer="x", prompt="q", sdqa_matcher="judge", judge=judge, protocol="voicebench"
+    )
+    assert item.correct is False and item.protocol == "voicebench" and item.rule == "voicebench_majority"
+
+
+def test_vote_rules() -> None:
+    assert parse_yes_no("**Yes.**") == "yes" and parse_yes_no(" no, wrong") == "no"
+    assert parse_yes_no("Yesterday") is None and parse_yes_no("Nope") is None
+    assert majority_vote(["yes", None, None]) is True and majority_vote([None, None]) is None
+    assert voicebench_majority(["Yes", " yes ", "No"]) is True
+    assert voicebench_majority(["No", "no", "Yes"]) is False
+    assert voicebench_majority(["yes", "no", "Yes."]) is None  # VoiceBench's tie: its set order decides
+    assert parse_judge_score_voicebench(" 4 ") == 4.0 and parse_judge_score_voicebench("Rating: [[5]]") == 5.0
+    assert parse_judge_score_voicebench("Score: 4") is None
+
+
+def test_protocols_do_not_mix(server: _Server) -> None:
+    with pytest.raises(ConfigError, match="'protocol' 'score'"):
+        Judge(_yesno(server.url)).score("q", "a")
+    with pytest.raises(ConfigError, match="'protocol' 'yesno'"):
+        Judge(_config(server.url)).judge_answer("q", "r", "a")
+    with pytest.raises(ConfigError, match="argument 'protocol'"):
+        JudgeConfig(url="http://127.0.0.1:1", model="m", protocol="pairwise")
+    with pytest.raises(ConfigError, match=r"\{reference\}"):
+        JudgeConfig(url="http://127.0.0.1:1", model="m", protocol="yesno", template="{prompt} {response}")
+    assert server.requests == []
+    config = JudgeConfig(url="http://127.0.0.1:1", model="m", protocol="yesno", n=5, temperature=0.0)
+    assert (config.n, config.temperature, config.top_p) == (5, 0.0, 0.95)

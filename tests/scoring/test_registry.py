@@ -1,11 +1,27 @@
-"""Subset → mode mapping and the score_response dispatcher, including missing-answer errors."""
+"""The scorer registry: subset → mode from the scorers' claims, lookup by name, score_response, and a
+benchmark added as one scorer (registered here, scored through score_response and score_record)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 
 from speechgap.errors import ConfigError, DataError
-from speechgap.scoring import score_response, scoring_mode
+from speechgap.evaluation.report import score_record
+from speechgap.scoring import (
+    MODES_NEEDING_ANSWERS,
+    SCORING_MODES,
+    ItemScore,
+    Scorer,
+    ScoringItem,
+    get_scorer,
+    register_scorer,
+    score_response,
+    scorer_names,
+    scoring_mode,
+    unregister_scorer,
+)
 
 
 @pytest.mark.parametrize(
@@ -18,6 +34,11 @@ from speechgap.scoring import score_response, scoring_mode
         ("advbench", "refusal"),
         ("sd-qa", "sdqa"),
         ("sd-qa-usa", "sdqa"),
+        ("sd-qa/aus", "sdqa"),
+        ("SD-QA-IND_N", "sdqa"),
+        ("bbh_navigate", "bbh"),
+        ("BBH", "bbh"),
+        ("alpacaeval_full", "judge"),
         ("ifeval", "ifeval"),
         ("alpacaeval", "judge"),
         ("commoneval", "judge"),
@@ -90,3 +111,93 @@ def test_missing_data_errors() -> None:
         score_response("B", "mcq", answer="B", mcq_protocol="lenient")
     with pytest.raises(ConfigError, match="argument 'sdqa_matcher'"):
         score_response("Canberra", "sdqa", answer="Canberra", sdqa_matcher="exact")
+    with pytest.raises(ConfigError, match="argument 'protocol'"):
+        ScoringItem(protocol="lenient")
+
+
+def test_builtin_scorers() -> None:
+    assert SCORING_MODES == ("mcq", "bbh", "refusal", "sdqa", "ifeval", "judge")
+    assert set(SCORING_MODES) <= set(scorer_names())
+    assert MODES_NEEDING_ANSWERS == {"mcq", "bbh", "sdqa"}
+    for name in SCORING_MODES:
+        scorer = get_scorer(name)
+        assert scorer.name == name and scorer.description
+    assert get_scorer("judge").needs_judge and get_scorer("sdqa").judge_protocol == "yesno"
+    with pytest.raises(
+        ConfigError,
+        match=r"argument 'mode' must be one of bbh, ifeval, judge, mcq, refusal, sdqa, got 'bleu'",
+    ):
+        get_scorer("bleu")
+
+
+def test_every_mode_records_its_protocol() -> None:
+    items = {
+        "mcq": ("B", {"answer": "B"}),
+        "bbh": ("yes", {"answer": "yes", "sample_id": "bbh_navigate_1"}),
+        "refusal": ("Sure.", {}),
+        "sdqa": ("Canberra", {"answer": "Canberra"}),
+        "ifeval": ("no commas", {"instruction_ids": ["punctuation:no_comma"], "prompt": "p"}),
+    }
+    for mode, (response, fields) in items.items():
+        for protocol in ("speechgap", "voicebench"):
+            scored = score_response(response, mode, protocol=protocol, **fields)
+            expected = (
+                "speechgap" if mode == "sdqa" else protocol
+            )  # sd-qa has no deterministic VoiceBench rule
+            assert scored.protocol == expected, (mode, protocol)
+
+
+def _exact(response: str | None, item: ScoringItem) -> ItemScore:
+    """A toy benchmark: the response must equal the answer, ignoring case and surrounding space."""
+    correct = (response or "").strip().lower() == str(item.answer).lower()
+    return ItemScore(
+        "exact", correct, float(correct), bool((response or "").strip()), response, "exact_match"
+    )
+
+
+@pytest.fixture
+def exact_scorer() -> Iterator[Scorer]:
+    scorer = register_scorer(
+        Scorer(
+            "exact", _exact, subsets=("toybench",), prefixes=("toy-",), needs_answer=True, description="toy"
+        )
+    )
+    try:
+        yield scorer
+    finally:
+        unregister_scorer("exact")
+
+
+def test_a_new_benchmark_is_one_scorer(exact_scorer: Scorer) -> None:
+    assert scoring_mode("ToyBench") == "exact" and scoring_mode("toy-hard") == "exact"
+    assert "exact" in scorer_names()
+    assert score_response(" Paris ", "exact", answer="paris").correct
+    record = {
+        "id": "t1",
+        "modality": "speech",
+        "response": "Lyon",
+        "reference": {"scoring_mode": "exact", "answer": "Paris", "subset": "toybench"},
+    }
+    fields = score_record(record)
+    assert fields["correct"] is False and fields["rule"] == "exact_match"
+    assert fields["scoring_detail"] == {"protocol": "speechgap"}
+
+
+def test_registry_refuses_clashes(exact_scorer: Scorer) -> None:
+    with pytest.raises(ConfigError, match="already registered"):
+        register_scorer(Scorer("exact", _exact))
+    with pytest.raises(ConfigError, match="already claimed by scorer 'mcq'"):
+        register_scorer(Scorer("other", _exact, subsets=("MMSU",)))
+    with pytest.raises(ConfigError, match="lower-case"):
+        Scorer("Exact", _exact)
+    with pytest.raises(ConfigError, match="names no registered scorer"):
+        unregister_scorer("nothing")
+
+
+def test_unregistered_mode_after_removal(exact_scorer: Scorer) -> None:
+    unregister_scorer("exact")
+    try:
+        with pytest.raises(ConfigError, match="no scoring mode"):
+            scoring_mode("toybench")
+    finally:
+        register_scorer(exact_scorer)

@@ -60,6 +60,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--band-tolerance", type=float, default=0.05, help="CKA band tolerance (default 0.05)"
     )
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    parser.add_argument(
+        "--diagnostics",
+        nargs="?",
+        const="all",
+        default=None,
+        choices=("all",),
+        help="also run paper 3's diagnostics (logit lens, probes, attention dispersion, update vectors, path "
+        "stability) with --model; see docs/analysis.md",
+    )
+    parser.add_argument(
+        "--protocol",
+        default=None,
+        metavar="{voicebench,official,instructed}",
+        help="prompt protocol of the model's runs (default voicebench; see docs/evaluation.md)",
+    )
     add_model_arguments(parser, dtype_flag="--model-dtype")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -86,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         debiased=args.debiased,
         band_tolerance=args.band_tolerance,
         figures=not args.no_figures,
+        diagnostics=args.diagnostics is not None,
+        protocol=args.protocol,
         device=args.device,
         dtype=args.model_dtype,
         trust_remote_code=args.trust_remote_code,
@@ -99,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         f"layers {summary['settings']['layers']} (layer 0 {layer0}); mean APS (cos) {result.aps_cos:.4f}; "
         f"outputs in {args.out}"
     )
+    if result.diagnostics:
+        print(result.format().split("\n", 1)[1])
     if summary["cka"]["error"]:
         print(f"cross-layer CKA not computed: {summary['cka']['error']}", file=sys.stderr)
     duplicates = summary.get("duplicate_records") or {}

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 
-from speechgap.cli.common import add_model_arguments
-from speechgap.errors import ConfigError
+from speechgap.cli.common import add_model_arguments, print_warnings
+from speechgap.errors import ConfigError, SpeechgapWarning
 
 
 def _floats(text: str | None, flag: str) -> list[float]:
@@ -36,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--method",
         default="dap",
-        help="ap-input, ap-deep, dap (default), oracle-random, oracle-uniform, oracle-merge, tome",
+        help="ap-input, ap-deep, dap (default), oracle-random, oracle-uniform, oracle-merge, tome, kv-merge",
     )
     ap = parser.add_argument_group(
         "Affinity Pooling (paper 2's Qwen2-Audio settings are the defaults; a flag the method does not read "
@@ -55,6 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     ap.add_argument(
         "--sweep-tau", default=None, help="comma-separated taus: one variant each (dap: input tau)"
+    )
+    kv = parser.add_argument_group("KV token merging (kv-merge; paper 3, appendix C)")
+    kv.add_argument("--kv-tau", type=float, default=None, help="key cosine threshold (default 0.90)")
+    kv.add_argument(
+        "--kv-ratio", type=float, default=None, help="largest share merged away per layer (default 0.25)"
     )
     oracle = parser.add_argument_group("oracle compression and ToMe")
     oracle.add_argument("--layer", type=int, default=None, help="layer to shorten (default: the deep layer)")
@@ -85,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     # output folder. The merge settings are checked by CompressionSpec, also before loading.
     check_timing(args.timing_samples, args.repeats)
     out_dir = prepare_out_dir(args.out, argument="out_dir")
-    with RunLock(out_dir, command="compress"):
+    with RunLock(out_dir, command="compress"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SpeechgapWarning)
         result = compress(
             args.model,
             args.data,
@@ -100,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
             position=args.position,
             layer=args.layer,
             retention=args.retention,
+            kv_tau=args.kv_tau,
+            kv_ratio=args.kv_ratio,
             sweep_tau=_floats(args.sweep_tau, "--sweep-tau"),
             sweep_retention=_floats(args.sweep_retention, "--sweep-retention"),
             sweep_layers=_ints(args.sweep_layers, "--sweep-layers"),
@@ -114,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
             trust_remote_code=args.trust_remote_code,
             progress=not args.no_progress,
         )
+    print_warnings("compress", caught)
     print(result.format())
     print(f"-> {args.out}/compression.json")
     return 0

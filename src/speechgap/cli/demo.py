@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-model", default=None, help="its base text LM, for the split of the gap")
     parser.add_argument("--data", default=None, help="other paired data (default: the mini held-out set)")
     parser.add_argument("--max-new-tokens", type=int, default=8, help="generation budget per answer")
+    parser.add_argument(
+        "--no-diagnostics", action="store_true", help="skip paper 3's diagnostics (lens, probes, attention)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -35,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
 
         data = load_pairs(args.data)
     settings = DemoSettings(
-        n_questions=args.questions, max_new_tokens=args.max_new_tokens, analysis_limit=args.analysis_limit
+        n_questions=args.questions,
+        max_new_tokens=args.max_new_tokens,
+        analysis_limit=args.analysis_limit,
+        diagnostics=not args.no_diagnostics,
     )
     run_demo(
         args.out,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from speechgap.cli.common import add_model_arguments
+from speechgap.cli.common import add_model_arguments, add_prompt_arguments
 from speechgap.cli.judging import JUDGE_ARGUMENT_FLAGS, add_judge_arguments, make_judge
 
 ARGUMENT_FLAGS: dict[str, str] = {}  # filled below, after the judge's flags
@@ -13,7 +13,9 @@ ARGUMENT_FLAGS: dict[str, str] = {}  # filled below, after the judge's flags
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="speech LLM: a save_pretrained folder or a Hub id")
     parser.add_argument("--data", required=True, help="paired data: manifest.jsonl or a spec (docs/data.md)")
-    parser.add_argument("--out", required=True, help="results folder; rerunning the same command resumes it")
+    parser.add_argument(
+        "--out", default=None, help="results folder; rerunning the same command resumes it (required to run)"
+    )
     parser.add_argument("--modality", default="speech,text", help="speech, text or speech,text (default)")
     parser.add_argument("--limit", type=int, default=None, help="first N samples only (a quick check)")
     parser.add_argument("--max-new-tokens", type=int, default=256, help="generation budget (default 256)")
@@ -40,8 +42,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the compat fallback")
     parser.add_argument("--base-model", default=None, help="the base text LLM, for the gap decomposition")
-    parser.add_argument("--instruction", default=None, help="the instruction after the question (both runs)")
-    parser.add_argument("--system-prompt", default=None, help="the system prompt (both runs)")
+    add_prompt_arguments(parser)
+    parser.add_argument(
+        "--show-prompt",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ID",
+        help="print the speech-run and text-run prompts of sample ID (default: the first) and exit, "
+        "without loading the weights or running the model",
+    )
     add_model_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_judge_arguments(parser)
@@ -52,6 +62,12 @@ def run(args: argparse.Namespace) -> int:
 
     from speechgap.api import evaluate
     from speechgap.cli.common import print_warnings
+    from speechgap.errors import ConfigError
+
+    if args.show_prompt is not None:
+        return _show_prompt(args)
+    if args.out is None:
+        raise ConfigError("--out is required (the results folder), unless --show-prompt is given")
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -59,6 +75,22 @@ def run(args: argparse.Namespace) -> int:
     print_warnings("eval", caught)
     print(f"{result.written} new records, {result.skipped} already done -> {args.out}/results.jsonl")
     print(result.format())
+    return 0
+
+
+def _show_prompt(args: argparse.Namespace) -> int:
+    from speechgap.api import show_prompts
+
+    preview = show_prompts(
+        args.model,
+        args.data,
+        sample_id=args.show_prompt or None,
+        protocol=args.protocol,
+        instruction=args.instruction,
+        system_prompt=args.system_prompt,
+        trust_remote_code=args.trust_remote_code,
+    )
+    print(preview.format())
     return 0
 
 
@@ -78,6 +110,7 @@ def _evaluate(args: argparse.Namespace, evaluate):
         seed=args.seed,
         base_model=args.base_model,
         judge=make_judge(args),
+        protocol=args.protocol,
         instruction=args.instruction,
         system_prompt=args.system_prompt,
         device=args.device,
@@ -88,5 +121,13 @@ def _evaluate(args: argparse.Namespace, evaluate):
 
 
 ARGUMENT_FLAGS.update(
-    {"out_dir": "--out", "modalities": "--modality", "source": "--data", **JUDGE_ARGUMENT_FLAGS}
+    {
+        "out_dir": "--out",
+        "modalities": "--modality",
+        "source": "--data",
+        "sample_id": "--show-prompt",
+        **JUDGE_ARGUMENT_FLAGS,
+        # the prompt protocol's argument; the judge's own 'protocol' (--judge-protocol) is checked by argparse
+        "protocol": "--protocol",
+    }
 )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 
-from speechgap.cli.common import add_model_arguments
+from speechgap.cli.common import add_model_arguments, add_prompt_arguments, print_warnings
+from speechgap.errors import SpeechgapWarning
 
 ARGUMENT_FLAGS = {
     "out_dir": "--out",
@@ -79,8 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--scoring-mode", default=None, help="force a scoring mode (default: from the subset)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     ev.add_argument("--no-baseline-text", action="store_true", help="skip the text run of the baseline")
-    ev.add_argument("--instruction", default=None, help="the instruction after the question (both runs)")
-    ev.add_argument("--system-prompt", default=None, help="the system prompt (both runs)")
+    add_prompt_arguments(ev)
     add_model_arguments(ev)
     ev.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -116,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     # an unusable or busy output folder is refused before the model loads (minutes)
     out_dir = prepare_out_dir(args.out, argument="out_dir")
-    with RunLock(out_dir, command="intervene"):
+    with RunLock(out_dir, command="intervene"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SpeechgapWarning)
         result = intervene(
             args.model,
             args.data,
@@ -130,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
             baseline_text=not args.no_baseline_text,
             calibration=args.calibration,
             sweep_layers=sweep_layers,
+            protocol=args.protocol,
             instruction=args.instruction,
             system_prompt=args.system_prompt,
             device=args.device,
@@ -138,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             **settings,
         )
+    print_warnings("intervene", caught)
     print(result.format())
     written = "compression.json" if result.compression is not None else "comparison.json"
     print(f"-> {result.out_dir / written}")

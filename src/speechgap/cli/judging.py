@@ -11,15 +11,26 @@ JUDGE_ARGUMENT_FLAGS = {
     "timeout_s": "--judge-timeout",
     "retries": "--judge-retries",
     "follow_redirects": "--judge-follow-redirects",
+    "protocol": "--judge-protocol",
 }
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("LLM judge (open-ended subsets: alpacaeval, commoneval, ...)")
+    group = parser.add_argument_group(
+        "LLM judge (open-ended subsets: alpacaeval, commoneval, ...; sd-qa with --judge-protocol yesno)"
+    )
     group.add_argument(
         "--judge-url", default=None, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1"
     )
     group.add_argument("--judge-model", default=None, help="the judge model's name at that endpoint")
+    group.add_argument(
+        "--judge-protocol",
+        choices=("score", "yesno"),
+        default="score",
+        help="score: rate open-ended answers 1-5 (alpacaeval, commoneval, wildvoice, mtbench; default); "
+        "yesno: judge sd-qa answers against the reference, VoiceBench's way (3 samples at temperature 0.5, "
+        "majority vote; a tie is wrong and counted as a parse failure)",
+    )
     group.add_argument(
         "--judge-api-key-env", default=None, metavar="VAR", help="environment variable holding the API key"
     )
@@ -62,6 +73,7 @@ def make_judge(args: argparse.Namespace):
             url=args.judge_url,
             model=args.judge_model,
             api_key_env=args.judge_api_key_env,
+            protocol=args.judge_protocol,
             follow_redirects=args.judge_follow_redirects,
             **{name: value for name, value in limits.items() if value is not None},
         )

@@ -15,9 +15,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mcq-protocol",
         choices=("speechgap", "speechmmlu", "voicebench"),
         default=None,
-        help="override the run's multiple-choice protocol",
+        help="override the run's scoring protocol (despite the name it applies to every mode: speechmmlu "
+        "changes multiple choice only, voicebench reproduces VoiceBench's evaluators where deterministic)",
     )
-    parser.add_argument("--voicebench-compat", action="store_true", help="same as --mcq-protocol voicebench")
+    parser.add_argument(
+        "--voicebench-compat",
+        action="store_true",
+        help="same as --mcq-protocol voicebench: VoiceBench's mcq, bbh, refusal, ifeval and judge rules "
+        "(compatibility only; sd-qa's PEDANT is not available)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="override the run's seed")
     add_judge_arguments(parser)
 

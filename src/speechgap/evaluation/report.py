@@ -6,6 +6,11 @@ fields. :func:`score_run` re-scores every record (rewriting ``results.jsonl`` at
 paired bootstrap confidence interval, McNemar's test, the four cells, and with a base model the split of the
 gap into fine-tuning erosion and alignment loss (paper 1). Judge verdicts are cached in ``judge.jsonl`` so a
 re-score or a rerun after an unreachable judge never asks twice.
+
+Every record is scored by the registered scorer of its ``reference.scoring_mode``
+(:func:`speechgap.scoring.get_scorer`) under the run-level protocol (``speechgap``, ``speechmmlu`` or
+``voicebench``), which applies to every mode; each record's ``scoring_detail.protocol`` and the summary's
+``protocol`` block say which protocol's rules produced the numbers.
 """
 
 from __future__ import annotations
@@ -31,7 +36,14 @@ from speechgap.io import (
     read_jsonl,
 )
 from speechgap.provenance import provenance
-from speechgap.scoring import Judge, JudgeError, score_response, voicebench_mcq_accuracy
+from speechgap.scoring import (
+    PROTOCOLS,
+    Judge,
+    JudgeError,
+    ScoringItem,
+    get_scorer,
+    voicebench_mcq_accuracy,
+)
 
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
@@ -39,19 +51,43 @@ JUDGE_CACHE = "judge.jsonl"
 LSLM, BASE = "lslm", "base"
 
 
+def judge_applies(mode: str, judge: Judge | None) -> bool:
+    """Whether ``judge`` scores records of ``mode`` (its protocol is the one the mode's scorer uses)."""
+    return judge is not None and get_scorer(mode).judge_protocol == judge.config.protocol
+
+
 def score_record(
     record: dict[str, Any], *, mcq_protocol: str = "speechgap", seed: int = 0, judge: Judge | None = None
 ) -> JsonObject:
-    """The scoring fields of one record: ``extracted``, ``parsed``, ``correct``, ``score``, ``rule``.
+    """The scoring fields of one record: ``extracted``, ``parsed``, ``correct``, ``score``, ``rule``,
+    ``scoring_detail`` (with the ``protocol`` whose rules decided).
 
-    Judge-mode records without a judge stay unscored (``correct``/``score`` None, ``parsed`` None).
+    Args:
+        record: one line of ``results.jsonl``.
+        mcq_protocol: the run-level protocol (``speechgap``, ``speechmmlu``, ``voicebench``); despite the
+            name it applies to every mode.
+        seed: seed of the compatibility protocol's random fallbacks.
+        judge: an LLM judge; used for the modes whose scorer takes a judge of its protocol (``judge``
+            with ``"score"``, ``sdqa`` with ``"yesno"``).
+
+    Records of a mode that needs a judge, scored without one, stay unscored (``correct``/``score``/``parsed``
+    None, ``rule`` ``"not_judged"``).
     """
     reference = record.get("reference") or {}
     mode = reference.get("scoring_mode")
     if mode is None:
         raise DataError("record has no scoring mode", field="reference.scoring_mode")
-    if mode == "judge" and judge is None:
-        return {"extracted": None, "parsed": None, "correct": None, "score": None, "rule": "not_judged"}
+    scorer = get_scorer(mode)
+    use_judge = judge_applies(mode, judge)
+    if scorer.needs_judge and not use_judge:
+        return {
+            "extracted": None,
+            "parsed": None,
+            "correct": None,
+            "score": None,
+            "rule": "not_judged",
+            "scoring_detail": None,
+        }
     if record.get("answer_mode") == "loglik":
         letter = record["response"]
         answer = str(reference.get("answer") or "").strip().strip("()").upper()
@@ -62,37 +98,47 @@ def score_record(
             "correct": correct,
             "score": float(correct),
             "rule": "loglik",
+            "scoring_detail": {"protocol": "loglik"},
         }
-    item = score_response(
-        record.get("response"),
-        mode,
+    if mcq_protocol not in PROTOCOLS:
+        raise ConfigError(
+            f"argument 'mcq_protocol' must be one of {', '.join(PROTOCOLS)}, got {mcq_protocol!r}"
+        )
+    item = ScoringItem(
         answer=reference.get("answer"),
         choices=reference.get("choices"),
         sample_id=record["id"],
         prompt=reference.get("text"),
         instruction_ids=reference.get("instruction_id_list"),
         instruction_kwargs=reference.get("kwargs"),
-        mcq_protocol=mcq_protocol,
-        judge=judge,
+        protocol=mcq_protocol,
+        sdqa_matcher="judge" if use_judge and mode == "sdqa" else "containment",
+        judge=judge if use_judge else None,
         seed=seed,
     )
-    fields = {
-        "extracted": item.prediction,
-        "parsed": item.parsed,
-        "correct": item.correct,
-        "score": item.score,
-        "rule": item.rule,
+    scored = scorer.score(record.get("response"), item)
+    return {
+        "extracted": scored.prediction,
+        "parsed": scored.parsed,
+        "correct": scored.correct,
+        "score": scored.score,
+        "rule": scored.rule,
+        "scoring_detail": {**scored.detail, "protocol": scored.protocol},
     }
-    if item.detail:
-        fields["scoring_detail"] = item.detail
-    return fields
 
 
-def _judge_key(record: dict[str, Any], judge: Judge) -> str:
+def _judge_key(record: dict[str, Any], judge: Judge, protocol: str) -> str:
+    """The cache key of one judged record; the judge protocol and a compatibility protocol are part of it
+    (a ``score`` judge under the honest protocol keeps the key of folders judged before they existed)."""
     digest = hashlib.sha256((record.get("response") or "").encode("utf-8")).hexdigest()[:16]
-    return (
+    key = (
         f"{record['id']}|{record['modality']}|{record.get('model_role', LSLM)}|{judge.config.model}|{digest}"
     )
+    if judge.config.protocol != "score":
+        key += f"|{judge.config.protocol}"
+    if protocol == "voicebench":
+        key += "|voicebench"
+    return key
 
 
 def score_run(
@@ -106,10 +152,11 @@ def score_run(
 
     Args:
         out_dir: an evaluation folder.
-        mcq_protocol: override the run's multiple-choice protocol (``speechgap``, ``speechmmlu``,
-            ``voicebench``); None keeps the run's.
+        mcq_protocol: override the run's scoring protocol (``speechgap``, ``speechmmlu``, ``voicebench``),
+            which applies to every mode; None keeps the run's.
         seed: override the seed of the VoiceBench fallback and of the bootstrap.
-        judge: an LLM judge for open-ended subsets; verdicts are cached in ``judge.jsonl``.
+        judge: an LLM judge: protocol ``"score"`` for open-ended subsets, ``"yesno"`` for sd-qa; verdicts are
+            cached in ``judge.jsonl``.
 
     Returns:
         :class:`~speechgap.evaluation.result.EvalResult` of the folder (its ``summary`` is what was written).
@@ -138,11 +185,11 @@ def score_run(
     with JsonlAppender(out_dir / JUDGE_CACHE, key=lambda r: r["key"]) if judge else _null() as judge_sink:
         for record in records:
             mode = record.get("reference", {}).get("scoring_mode")
-            if mode == "judge" and judge is not None:
-                key = _judge_key(record, judge)
+            if judge is not None and record.get("answer_mode") != "loglik" and judge_applies(mode, judge):
+                key = _judge_key(record, judge, protocol)
                 if key not in cache:
                     try:
-                        fields = score_record(record, judge=judge)
+                        fields = score_record(record, mcq_protocol=protocol, seed=seed, judge=judge)
                     except JudgeError as err:
                         # not cached: a rerun asks again for this sample only
                         raise JudgeError(
@@ -157,6 +204,7 @@ def score_run(
                 record.update(score_record(record, mcq_protocol=protocol, seed=seed))
     if protocol == "voicebench":
         _rescore_voicebench_compat(records, seed)
+        _rescore_ifeval_by_prompt(records, seed)
     atomic_write_text(results_path, "".join(dumps_record(r) + "\n" for r in records))
     summary = write_summary(out_dir, records=records, mcq_protocol=protocol, seed=seed, judge=judge)
     return EvalResult(out_dir, summary)
@@ -191,7 +239,26 @@ def _rescore_voicebench_compat(records: list[dict[str, Any]], seed: int) -> None
                 correct=parse.letter == answer,
                 score=float(parse.letter == answer),
                 rule=f"voicebench_compat:{parse.rule}",
+                scoring_detail={"protocol": "voicebench", "reference": answer, "fallback_seed": seed},
             )
+
+
+def _rescore_ifeval_by_prompt(records: list[dict[str, Any]], seed: int) -> None:
+    """VoiceBench's IFEval evaluator looks responses up by prompt text, so items that share a prompt are all
+    checked against the last of their responses; reproduced per (model, modality, subset)."""
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        reference = record.get("reference", {})
+        if reference.get("scoring_mode") == "ifeval":
+            groups[(record.get("model_role"), record["modality"], reference.get("subset"))].append(record)
+    for group in groups.values():
+        last_response = {r["reference"].get("text"): r.get("response") for r in group}
+        for record in group:
+            response = last_response[record["reference"].get("text")]
+            if response != record.get("response"):
+                fields = score_record({**record, "response": response}, mcq_protocol="voicebench", seed=seed)
+                fields["rule"] = "voicebench_compat:response_of_same_prompt"
+                record.update(fields)
 
 
 def _check_result_record(record: dict[str, Any], path: Path, line: int) -> None:
@@ -199,7 +266,10 @@ def _check_result_record(record: dict[str, Any], path: Path, line: int) -> None:
     for name in ("id", "modality", "reference"):
         if name not in record:
             raise DataError(
-                f"record has no {name!r}: not a line written by `speechgap eval`", path=path, line=line, field=name
+                f"record has no {name!r}: not a line written by `speechgap eval`",
+                path=path,
+                line=line,
+                field=name,
             )
     reference = record["reference"]
     if not isinstance(reference, dict):
@@ -241,10 +311,11 @@ def write_summary(
     summary = summarize(records, seed=seed, n_resamples=n_resamples)
     summary["protocol"] = {
         "mcq_protocol": mcq_protocol,
-        "label": "VoiceBench-compatible (random fallback for unparseable answers)"
-        if mcq_protocol == "voicebench"
-        else "honest (unparseable = wrong)",
+        "protocol": mcq_protocol,
+        "label": PROTOCOL_LABELS.get(mcq_protocol, mcq_protocol),
+        "by_mode": _protocols_by_mode(records),
         "judge": judge.config.model if judge is not None else None,
+        "judge_protocol": judge.config.protocol if judge is not None else None,
     }
     summary["provenance"] = provenance(
         model=run_record.get("model"),
@@ -254,6 +325,29 @@ def write_summary(
     summary["provenance"]["base_model"] = run_record.get("base_model")
     atomic_write_json(out_dir / SUMMARY, summary)
     return summary
+
+
+PROTOCOL_LABELS = {
+    "speechgap": "honest (unparseable = wrong)",
+    "speechmmlu": "SpeechMMLU's strict multiple-choice pattern (other modes honest; unparseable = wrong)",
+    "voicebench": "VoiceBench-compatible (VoiceBench's evaluators where deterministic; seeded random fallback "
+    "for unparseable mcq and bbh answers)",
+}
+
+
+def _record_protocol(record: dict[str, Any]) -> str | None:
+    detail = record.get("scoring_detail")
+    return detail.get("protocol") if isinstance(detail, dict) else None
+
+
+def _protocols_by_mode(records: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Per scoring mode, the protocols whose rules produced its records' scores (unscored records left out)."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for record in records:
+        protocol = _record_protocol(record)
+        if protocol is not None:
+            found[record["reference"]["scoring_mode"]].add(protocol)
+    return {mode: sorted(protocols) for mode, protocols in sorted(found.items())}
 
 
 def summarize(records: list[dict[str, Any]], *, seed: int = 0, n_resamples: int = 10_000) -> JsonObject:
@@ -374,7 +468,8 @@ def _summarize_subset(
     base = groups.get((BASE, "text"), {})
     any_record = next(iter((text or speech or base).values()))
     mode = any_record["reference"]["scoring_mode"]
-    out: dict[str, Any] = {"scoring_mode": mode}
+    protocols = {_record_protocol(r) for g in (text, speech, base) for r in g.values()} - {None}
+    out: dict[str, Any] = {"scoring_mode": mode, "scoring_protocols": sorted(protocols)}
     for name, group in (("text", text), ("speech", speech), ("base_text", base)):
         out[f"{name}_n"] = len(group)
         out[f"{name}_score"] = _group_score(group, mode)

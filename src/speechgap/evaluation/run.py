@@ -19,7 +19,7 @@ import json
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,12 +39,12 @@ from speechgap.io import (
     read_json,
 )
 from speechgap.provenance import provenance
-from speechgap.scoring import SCORING_MODES, scoring_mode
+from speechgap.scoring import PROTOCOLS, scorer_names, scoring_mode
 
 RESULTS = "results.jsonl"
 RUN_RECORD = "run.json"
 ANSWER_MODES = ("generate", "loglik")
-MCQ_PROTOCOLS = ("speechgap", "speechmmlu", "voicebench")
+MCQ_PROTOCOLS = PROTOCOLS
 MAX_OPTIONS = 26
 """loglik scores the option letters A-Z."""
 LSLM = "lslm"
@@ -74,11 +74,14 @@ class EvalSettings:
         batch_size: samples per forward pass.
         scoring_mode: force one scoring mode for every sample; None decides per sample from its subset
             (VoiceBench / SpeechMMLU names), falling back to ``mcq`` when it has choices.
-        mcq_protocol: ``"speechgap"`` (honest: unparseable = wrong), ``"speechmmlu"`` (its strict
-            pattern) or ``"voicebench"`` (the leaderboard's protocol with its seeded random fallback;
-            labelled as such everywhere).
+        mcq_protocol: the scoring protocol of every mode (multiple choice, BBH, refusal, IFEval, the
+            judge): ``"speechgap"`` (honest: unparseable = wrong), ``"speechmmlu"`` (its strict
+            multiple-choice pattern) or ``"voicebench"`` (the leaderboard's evaluators, with the seeded random
+            fallback of its multiple-choice scorer; labelled as such everywhere; docs/scoring.md).
         seed: seed of the VoiceBench random fallback and of the bootstrap.
         limit: evaluate the first N samples only.
+        protocol: the prompt protocol (``voicebench``, ``official``, ``instructed``); it is the model's
+            (:attr:`SpeechLLM.protocol`): None takes the model's, a name must equal it. Recorded either way.
     """
 
     modalities: tuple[str, ...] = ("speech", "text")
@@ -89,6 +92,7 @@ class EvalSettings:
     mcq_protocol: str = "speechgap"
     seed: int = 0
     limit: int | None = None
+    protocol: str | None = None
 
     def __post_init__(self) -> None:
         """Check every setting, so that a bad one fails before a model is loaded or run."""
@@ -110,14 +114,45 @@ class EvalSettings:
         _check_int("seed", self.seed, minimum=0)
         if self.limit is not None:
             _check_int("limit", self.limit, minimum=1)
-        if self.scoring_mode is not None and self.scoring_mode not in SCORING_MODES:
+        if self.scoring_mode is not None and self.scoring_mode not in scorer_names():
             raise ConfigError(
-                f"argument 'scoring_mode' must be one of {SCORING_MODES}, got {self.scoring_mode!r}"
+                f"argument 'scoring_mode' must be one of {scorer_names()}, got {self.scoring_mode!r}"
             )
         if self.mcq_protocol not in MCQ_PROTOCOLS:
             raise ConfigError(
                 f"argument 'mcq_protocol' must be one of {MCQ_PROTOCOLS}, got {self.mcq_protocol!r}"
             )
+        if self.protocol is not None:
+            from speechgap.models.base import check_protocol
+
+            check_protocol(self.protocol)
+
+
+def settings_for_model(settings: EvalSettings, model_description: dict[str, Any]) -> EvalSettings:
+    """``settings`` with the model's prompt protocol, checked against what the run asks of the prompt.
+
+    Raises:
+        ConfigError: ``settings.protocol`` is not the model's; answer mode ``loglik`` under a prompt without
+            an instruction (the option letter is read as the first token of the answer, so the prompt must
+            ask for it; the audio or the question alone does not).
+    """
+    protocol = model_description.get("protocol")
+    if settings.protocol is not None and protocol is not None and settings.protocol != protocol:
+        raise ConfigError(
+            f"argument 'protocol' is {settings.protocol!r}, but the model renders its prompts with protocol "
+            f"{protocol!r}; load the model with protocol={settings.protocol!r}"
+        )
+    if settings.answer_mode == "loglik" and "instruction" in model_description:
+        if model_description["instruction"] is None:
+            raise ConfigError(
+                f"argument 'answer_mode' loglik reads the option letter as the first token of the answer, "
+                f"so the prompt must ask for it, but protocol {protocol!r} sends the audio or the question "
+                "alone; use argument 'protocol' instructed, or give argument 'instruction' (such as 'Answer "
+                "with the letter of the correct option.')"
+            )
+    if protocol is None:
+        return settings
+    return replace(settings, protocol=protocol)
 
 
 def _check_int(name: str, value: Any, *, minimum: int) -> None:
@@ -140,7 +175,7 @@ def sample_scoring_mode(sample: PairedSample, forced: str | None = None) -> str:
         return "mcq"
     raise ConfigError(
         f"sample {sample.id!r} (subset {sample.subset!r}) has no known scoring mode and no choices; "
-        f"give argument 'scoring_mode' ({', '.join(SCORING_MODES)})"
+        f"give argument 'scoring_mode' ({', '.join(scorer_names())})"
     )
 
 
@@ -291,7 +326,9 @@ def evaluate(
         data: the paired dataset (:func:`speechgap.load_pairs`).
         out_dir: results folder; an existing one is resumed if it holds the same run (same model, data
             record and settings, and every finished sample unchanged: each record keeps the sample's
-            content hash, ``sample_hash``). One run at a time: a second run into the folder is refused.
+            content hash, ``sample_hash``); a different prompt protocol, system prompt or instruction is a
+            different model record and settings, so it is refused. One run at a time: a second run into
+            the folder is refused.
         settings: :class:`EvalSettings`.
         base_model: the base text LLM the speech LLM was built from, run on the text modality, for the
             split of the gap into fine-tuning erosion and alignment loss (paper 1).
@@ -301,7 +338,8 @@ def evaluate(
         :class:`~speechgap.evaluation.result.EvalResult` of the folder, with the counts of this call.
 
     Raises:
-        ConfigError: a bad setting; ``out_dir`` is a file, not writable, in use by another run, or holds
+        ConfigError: a bad setting (also answer mode ``loglik`` under a protocol without an instruction,
+            see :func:`settings_for_model`); ``out_dir`` is a file, not writable, in use by another run, or holds
             another run or records of other data (the message names the sample that changed).
         DataError: a damaged ``run.json`` or ``results.jsonl``; a sample with more than 26 options in
             ``loglik`` mode.
@@ -317,13 +355,15 @@ def evaluate(
     settings = EvalSettings() if settings is None else settings
     if not isinstance(settings, EvalSettings):
         raise ConfigError(f"argument 'settings' must be an EvalSettings, got {type(settings).__name__}")
+    model_description = model.describe()
+    settings = settings_for_model(settings, model_description)
     data = data.limit(settings.limit)
     if len(data) == 0:
         raise ConfigError("argument 'data' holds no samples")
     out_dir = prepare_out_dir(out_dir)
     with RunLock(out_dir, command="eval"):
         run_record = provenance(
-            model=model.describe(),
+            model=model_description,
             data=data.describe(),
             settings={**asdict(settings), "generation": model.generation_settings(settings.max_new_tokens)},
         )

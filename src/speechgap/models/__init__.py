@@ -19,24 +19,33 @@ from speechgap.models import qwen2_5_omni as _qwen2_5_omni  # noqa: F401
 from speechgap.models import qwen2_audio as _qwen2_audio  # noqa: F401
 from speechgap.models import voxtral as _voxtral  # noqa: F401
 from speechgap.models.base import (
+    DEFAULT_PROTOCOL,
+    PROTOCOLS,
     Capture,
     OptionScores,
     PreparedBatch,
+    PromptProtocol,
     SpeechLLM,
     check_device,
+    check_protocol,
     read_config,
 )
 from speechgap.models.registry import family_for, known_families, register_family
 
 __all__ = [
+    "DEFAULT_PROTOCOL",
+    "PROTOCOLS",
     "Capture",
     "OptionScores",
     "PreparedBatch",
+    "PromptProtocol",
     "SpeechLLM",
     "known_families",
     "load_model",
+    "load_prompts",
     "register_family",
 ]
+_ADAPTER_ARGUMENTS = ("protocol", "system_prompt", "instruction")
 
 _DTYPES = {
     "float32": "float32",
@@ -84,36 +93,13 @@ def _read_config(name_or_path: str, trust_remote_code: bool) -> tuple[str, dict[
     return model_type, raw
 
 
-def load_model(
-    name_or_path: str | Path,
-    device: str | None = None,
-    dtype: Any = None,
-    trust_remote_code: bool = False,
-    **adapter_kwargs: Any,
-) -> SpeechLLM:
-    """Load a speech LLM behind the :class:`SpeechLLM` adapter.
-
-    Args:
-        name_or_path: a local folder written by ``save_pretrained`` or a Hub id (when online).
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None leaves it on the CPU.
-        dtype: ``"float32"`` (default), ``"float16"``, ``"bfloat16"`` or a ``torch.dtype``.
-        trust_remote_code: allow the model's own code (only for families that need it).
-        **adapter_kwargs: ``system_prompt=...``, ``instruction=...`` for the adapter.
+def _family(name: str, trust_remote_code: bool) -> type[SpeechLLM]:
+    """The adapter class of the model at ``name`` (from its config alone).
 
     Raises:
-        ConfigError: a ``device`` this machine does not have, checked before anything is loaded.
-        ModelError: unknown family (the message lists the known ones), a model without audio input,
-            remote code needed but not allowed, a missing folder, an unreadable ``config.json``, damaged
-            weights or a broken chat template (see :meth:`SpeechLLM.from_pretrained`).
+        ModelError: unknown family (listing the known ones), a model without audio input, remote code
+            needed but not allowed.
     """
-    name = str(name_or_path)
-    check_device(device)
-    unknown = [key for key in adapter_kwargs if key not in ("system_prompt", "instruction")]
-    if unknown:
-        raise ModelError(
-            f"load_model takes no argument {unknown[0]!r} (adapter arguments: system_prompt, instruction)"
-        )
-    torch_dtype = _resolve_dtype(dtype)
     model_type, raw = _read_config(name, trust_remote_code)
     family = family_for(model_type)
     if family is None:
@@ -130,9 +116,84 @@ def load_model(
         raise ModelError(
             f"{name}: {family.family} needs its own code; set argument 'trust_remote_code' to True to load it"
         )
-    model = family.from_pretrained(
-        name, device=device, dtype=torch_dtype, trust_remote_code=trust_remote_code
+    return family
+
+
+def _check_adapter_kwargs(verb: str, adapter_kwargs: dict[str, Any]) -> dict[str, Any]:
+    unknown = [key for key in adapter_kwargs if key not in _ADAPTER_ARGUMENTS]
+    if unknown:
+        raise ModelError(
+            f"{verb} takes no argument {unknown[0]!r} (adapter arguments: {', '.join(_ADAPTER_ARGUMENTS)})"
+        )
+    prompts = {key: value for key, value in adapter_kwargs.items() if value is not None}
+    check_protocol(prompts.get("protocol", DEFAULT_PROTOCOL))
+    return prompts
+
+
+TRAINED_PROTOCOL_FILE = "speechgap_mini.json"
+TRAINED_PROTOCOL = "instructed"
+
+
+def checkpoint_protocol(name_or_path: str | Path) -> str:
+    """The protocol a checkpoint is run with when none is given: ``voicebench``, except for speechgap's own
+    mini models (a folder holding ``speechgap_mini.json``), which were trained on the question, a newline and
+    the instruction, i.e. ``instructed``."""
+    folder = Path(name_or_path)
+    if folder.is_dir() and (folder / TRAINED_PROTOCOL_FILE).is_file():
+        return TRAINED_PROTOCOL
+    return DEFAULT_PROTOCOL
+
+
+def _with_default_protocol(name: str, prompts: dict[str, Any]) -> dict[str, Any]:
+    if "protocol" not in prompts:
+        prompts = {**prompts, "protocol": checkpoint_protocol(name)}
+    return prompts
+
+
+def load_model(
+    name_or_path: str | Path,
+    device: str | None = None,
+    dtype: Any = None,
+    trust_remote_code: bool = False,
+    **adapter_kwargs: Any,
+) -> SpeechLLM:
+    """Load a speech LLM behind the :class:`SpeechLLM` adapter.
+
+    Args:
+        name_or_path: a local folder written by ``save_pretrained`` or a Hub id (when online).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None leaves it on the CPU.
+        dtype: ``"float32"`` (default), ``"float16"``, ``"bfloat16"`` or a ``torch.dtype``.
+        trust_remote_code: allow the model's own code (only for families that need it).
+        **adapter_kwargs: ``protocol=...`` (``"voicebench"`` by default, ``"instructed"`` for speechgap's
+            mini models: :func:`checkpoint_protocol`; see :data:`PROTOCOLS`), ``system_prompt=...``,
+            ``instruction=...`` (replace the protocol's).
+
+    Raises:
+        ConfigError: a ``device`` this machine does not have or an unknown ``protocol``, checked before
+            anything is loaded.
+        ModelError: unknown family (the message lists the known ones), a model without audio input,
+            remote code needed but not allowed, a missing folder, an unreadable ``config.json``, damaged
+            weights or a broken chat template (see :meth:`SpeechLLM.from_pretrained`).
+    """
+    name = str(name_or_path)
+    check_device(device)
+    prompts = _with_default_protocol(name, _check_adapter_kwargs("load_model", adapter_kwargs))
+    torch_dtype = _resolve_dtype(dtype)
+    family = _family(name, trust_remote_code)
+    return family.from_pretrained(
+        name, device=device, dtype=torch_dtype, trust_remote_code=trust_remote_code, **prompts
     )
-    for key, value in adapter_kwargs.items():
-        setattr(model, key, value)
-    return model
+
+
+def load_prompts(
+    name_or_path: str | Path, trust_remote_code: bool = False, **adapter_kwargs: Any
+) -> SpeechLLM:
+    """The adapter of a speech LLM without its weights, for rendering prompts only (processor + config).
+
+    Takes the arguments of :func:`load_model` but ``device`` and ``dtype``; see
+    :meth:`SpeechLLM.for_prompts`.
+    """
+    name = str(name_or_path)
+    prompts = _with_default_protocol(name, _check_adapter_kwargs("load_prompts", adapter_kwargs))
+    family = _family(name, trust_remote_code)
+    return family.for_prompts(name, trust_remote_code=trust_remote_code, **prompts)

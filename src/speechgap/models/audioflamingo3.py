@@ -5,6 +5,14 @@ The audio part of the chat is the ``<sound>`` token; the processor splits audio 
 expands ``<sound>`` to one placeholder per encoder output frame of every window, in order. One speech
 position covers 40 ms of its window; speechgap refuses audio longer than ``max_audio_len`` rather than let
 the processor truncate it.
+
+Prompt protocols (no system prompt in any; VoiceBench has no adapter for this family):
+
+- ``voicebench``: the audio alone / the question alone.
+- ``official``: the same. Assumed: the model card's examples pair the audio with a task prompt
+  (transcription, captioning); for a spoken question the audio alone is the voice-question use, and no
+  system prompt is given there (not checked offline).
+- ``instructed``: the audio or the question, a newline, then the instruction.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from speechgap.data.types import PairedSample
-from speechgap.models.base import SpeechLLM
+from speechgap.models.base import DEFAULT_INSTRUCTION, INSTRUCTED_SOURCE, PromptProtocol, SpeechLLM
 from speechgap.models.registry import register_family
 
 SECONDS_PER_POSITION = 0.04
@@ -27,6 +35,22 @@ class AudioFlamingo3LLM(SpeechLLM):
     model_class = "AudioFlamingo3ForConditionalGeneration"
     default_system_prompt = None
     verified = "tiny random-weight model: capture == output_hidden_states, batched == unbatched, generate"
+
+    @classmethod
+    def prompt_protocols(cls) -> dict[str, PromptProtocol]:
+        system = cls.default_system_prompt
+        return {
+            "voicebench": PromptProtocol(
+                system, None, "no VoiceBench adapter: the audio alone / the question alone, no system prompt"
+            ),
+            "official": PromptProtocol(
+                system,
+                None,
+                "Audio Flamingo 3 model card, no system prompt: the audio alone / the question alone "
+                "(assumed; not checked offline)",
+            ),
+            "instructed": PromptProtocol(system, DEFAULT_INSTRUCTION, INSTRUCTED_SOURCE),
+        }
 
     def max_audio_seconds(self) -> float | None:
         return float(getattr(self.processor, "max_audio_len", 600))

@@ -31,6 +31,45 @@ MODALITIES = ("speech", "text")
 DEFAULT_INSTRUCTION = "Answer the question."
 _TEXT_MARKER = "\u0000SPEECHGAP_TRANSCRIPT\u0000"
 
+PROTOCOLS = ("voicebench", "official", "instructed")
+"""The named prompt protocols every family defines (:meth:`SpeechLLM.prompt_protocols`):
+
+- ``voicebench``: the audio alone (speech run) and the question alone (text run), with the system prompt of
+  VoiceBench's adapter for the family; the protocol of the VoiceBench leaderboard.
+- ``official``: the family's own voice-chat inference example.
+- ``instructed``: the audio or the question, a newline, then an instruction (``"Answer the question."``).
+"""
+DEFAULT_PROTOCOL = "voicebench"
+INSTRUCTED_SOURCE = "speechgap: the question (audio or transcript), a newline, then the instruction"
+
+
+@dataclass(frozen=True)
+class PromptProtocol:
+    """What one family puts around the question under one named protocol.
+
+    Attributes:
+        system_prompt: the system message of both runs; None sends none (a chat template may still add
+            its own default, as Qwen2-Audio's does).
+        instruction: the text after the audio (speech run) or the transcript (text run), on its own line;
+            None sends the audio or the question alone.
+        source: where the definition comes from (an adapter file, a model card), recorded with the model.
+    """
+
+    system_prompt: str | None
+    instruction: str | None
+    source: str
+
+
+def check_protocol(protocol: Any) -> str:
+    """``protocol`` if it names a prompt protocol.
+
+    Raises:
+        ConfigError: naming argument 'protocol' and the choices.
+    """
+    if not isinstance(protocol, str) or protocol not in PROTOCOLS:
+        raise ConfigError(f"argument 'protocol' must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    return protocol
+
 
 @dataclass
 class Capture:
@@ -292,21 +331,28 @@ class SpeechLLM:
     """A speech LLM behind one interface: capture hidden states, generate, score options, edit states.
 
     Subclasses set the class attributes below and override the few methods whose behaviour differs
-    between families (:meth:`user_content`, :meth:`frame_times`, :meth:`max_audio_seconds`).
+    between families (:meth:`prompt_protocols`, :meth:`user_content`, :meth:`frame_times`,
+    :meth:`max_audio_seconds`).
 
     Args:
         model: the loaded transformers model (eval mode).
         processor: its processor (tokenizer + feature extractor + chat template).
         name_or_path: where the model was loaded from, recorded in provenance.
-        system_prompt: the system message of both runs; None uses :attr:`default_system_prompt`
-            (which may itself be None: no system message).
-        instruction: the instruction that follows the question in both runs.
+        protocol: the prompt protocol (:data:`PROTOCOLS`), which sets the system prompt and the instruction
+            of both runs (:meth:`prompt_protocols`).
+        system_prompt: replaces the protocol's system message in both runs; None keeps the protocol's.
+        instruction: replaces the protocol's instruction in both runs; None keeps the protocol's, ``""``
+            sends none.
     """
 
     family: ClassVar[str] = ""
     model_types: ClassVar[tuple[str, ...]] = ()
     model_class: ClassVar[str] = ""
     default_system_prompt: ClassVar[str | None] = None
+    """The family's own system prompt (its official inference example); None: none."""
+    audio_ends_line: ClassVar[bool] = False
+    """Whether the chat template already ends the audio part with a newline (no separator is added before
+    the instruction of the speech run)."""
     audio_token_attr: ClassVar[tuple[str, ...]] = ("audio_token_id", "audio_token_index")
     requires_remote_code: ClassVar[bool] = False
     verified: ClassVar[str] = ""
@@ -318,14 +364,14 @@ class SpeechLLM:
         model: torch.nn.Module,
         processor: Any,
         name_or_path: str = "",
+        protocol: str = DEFAULT_PROTOCOL,
         system_prompt: str | None = None,
-        instruction: str = DEFAULT_INSTRUCTION,
+        instruction: str | None = None,
     ) -> None:
         self.model = model.eval()
         self.processor = processor
         self.name_or_path = str(name_or_path)
-        self.system_prompt = self.default_system_prompt if system_prompt is None else system_prompt
-        self.instruction = instruction
+        self._set_prompts(protocol, system_prompt, instruction)
         self._blocks, self._final_norm, self._decoder_owner = _probe_decoder(model, self.num_layers)
         self._active_batch: PreparedBatch | None = None
         self._open_edits = 0
@@ -339,8 +385,13 @@ class SpeechLLM:
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
         trust_remote_code: bool = False,
+        protocol: str = DEFAULT_PROTOCOL,
+        system_prompt: str | None = None,
+        instruction: str | None = None,
     ) -> SpeechLLM:
         """Load model and processor from a local folder (or Hub id), weights from safetensors only.
+
+        ``protocol``, ``system_prompt`` and ``instruction`` set the prompts (see the class).
 
         Raises:
             ConfigError: ``device`` is not a device of this machine (checked before anything is loaded).
@@ -349,6 +400,7 @@ class SpeechLLM:
                 load, or a chat template that fails to render.
         """
         target = check_device(device)
+        check_protocol(protocol)
         if Path(path).is_dir():
             read_config(path)
         try:
@@ -361,9 +413,53 @@ class SpeechLLM:
                 model = model.to(target)
             except RuntimeError as err:  # out of memory, a device that went away
                 raise ModelError(f"{path}: cannot move the {cls.family} model to {target}: {err}") from None
-        adapter = cls(model, processor, name_or_path=str(path))
+        adapter = cls(
+            model,
+            processor,
+            name_or_path=str(path),
+            protocol=protocol,
+            system_prompt=system_prompt,
+            instruction=instruction,
+        )
         for modality in cls.modalities:
             adapter.render_prompt(modality, "?")  # a broken chat template fails here, not mid-run
+        return adapter
+
+    @classmethod
+    def for_prompts(
+        cls,
+        path: str | Path,
+        *,
+        trust_remote_code: bool = False,
+        protocol: str = DEFAULT_PROTOCOL,
+        system_prompt: str | None = None,
+        instruction: str | None = None,
+    ) -> SpeechLLM:
+        """An adapter that only renders prompts: the processor is loaded, the weights are not.
+
+        For showing the prompts of a protocol in seconds (``speechgap eval --show-prompt``);
+        :meth:`render_prompt`, :meth:`messages` and :meth:`describe_prompts` work, anything that needs the
+        model raises.
+
+        Raises:
+            ConfigError: an unknown ``protocol``.
+            ModelError: an unreadable ``config.json``, a processor that does not load, or a chat template
+                that fails to render.
+        """
+        check_protocol(protocol)
+        if Path(path).is_dir():
+            read_config(path)
+        try:
+            processor = cls.load_processor(path, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError, TypeError, ImportError, RuntimeError) as err:
+            raise ModelError(f"{path}: cannot load the {cls.family} processor: {err}") from None
+        adapter = cls.__new__(cls)
+        adapter.model = None
+        adapter.processor = processor
+        adapter.name_or_path = str(path)
+        adapter._set_prompts(protocol, system_prompt, instruction)
+        for modality in cls.modalities:
+            adapter.render_prompt(modality, "?")
         return adapter
 
     @classmethod
@@ -424,7 +520,7 @@ class SpeechLLM:
     @property
     def audio_token_id(self) -> int:
         """The id of the audio placeholder token (each speech position holds one after expansion)."""
-        for source in (self.model.config, self.processor):
+        for source in (getattr(self.model, "config", None), self.processor):
             for name in self.audio_token_attr:
                 value = getattr(source, name, None)
                 if isinstance(value, int):
@@ -439,7 +535,7 @@ class SpeechLLM:
         return None if n_samples is None else float(n_samples) / float(rate)
 
     def describe(self) -> dict[str, Any]:
-        """Model provenance: path, family, class, sizes, dtype, prompts."""
+        """Model provenance: path, family, class, sizes, dtype, prompts (:meth:`describe_prompts`)."""
         return {
             "name_or_path": self.name_or_path,
             "family": self.family,
@@ -448,20 +544,104 @@ class SpeechLLM:
             "num_layers": self.num_layers,
             "hidden_size": self.hidden_size,
             "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
-            "system_prompt": self.system_prompt,
-            "instruction": self.instruction,
+            **self.describe_prompts(),
         }
 
     # ------------------------------------------------------------------ prompts
-    def user_content(self, modality: str, text: str) -> list[dict[str, Any]]:
-        """The user turn's content parts: the audio (speech run) or ``text`` (text run), then the instruction.
+    @classmethod
+    def prompt_protocols(cls) -> dict[str, PromptProtocol]:
+        """The family's definition of each protocol of :data:`PROTOCOLS`.
 
-        ``text`` is the transcript for the text run; for the speech run it is unused.
+        This default serves a family that VoiceBench has no adapter for: ``voicebench`` and ``official``
+        send the audio alone and the question alone with the family's :attr:`default_system_prompt`;
+        ``instructed`` adds :data:`DEFAULT_INSTRUCTION`. Families override it with their sources.
         """
-        first = (
-            {"type": "audio", "audio": "<audio>"} if modality == "speech" else {"type": "text", "text": text}
-        )
-        return [first, {"type": "text", "text": self.instruction}]
+        alone = "no VoiceBench adapter for this family: the audio / the question alone, family system prompt"
+        return {
+            "voicebench": PromptProtocol(cls.default_system_prompt, None, alone),
+            "official": PromptProtocol(cls.default_system_prompt, None, "the family's default system prompt"),
+            "instructed": PromptProtocol(cls.default_system_prompt, DEFAULT_INSTRUCTION, INSTRUCTED_SOURCE),
+        }
+
+    def _set_prompts(self, protocol: str, system_prompt: str | None, instruction: str | None) -> None:
+        self.protocol = protocol
+        self.system_prompt = system_prompt
+        self.instruction = instruction
+
+    @property
+    def protocol(self) -> str:
+        """The prompt protocol's name (:data:`PROTOCOLS`)."""
+        return self._protocol
+
+    @protocol.setter
+    def protocol(self, name: str) -> None:
+        definitions = self.prompt_protocols()
+        missing = [p for p in PROTOCOLS if p not in definitions]
+        if missing:
+            raise ModelError(f"{self.family}: prompt_protocols() does not define {', '.join(missing)}")
+        self._protocol = check_protocol(name)
+
+    @property
+    def protocol_definition(self) -> PromptProtocol:
+        return self.prompt_protocols()[self._protocol]
+
+    @property
+    def system_prompt(self) -> str | None:
+        """The system message of both runs: the override, else the protocol's (None: none)."""
+        if self._system_prompt is not None:
+            return self._system_prompt
+        return self.protocol_definition.system_prompt
+
+    @system_prompt.setter
+    def system_prompt(self, value: str | None) -> None:
+        self._system_prompt = value
+
+    @property
+    def instruction(self) -> str | None:
+        """The instruction after the question in both runs: the override, else the protocol's; None: the
+        audio or the question alone."""
+        value = self._instruction if self._instruction is not None else self.protocol_definition.instruction
+        return value or None
+
+    @instruction.setter
+    def instruction(self, value: str | None) -> None:
+        self._instruction = value
+
+    def describe_prompts(self) -> dict[str, Any]:
+        """The prompt settings as recorded: the protocol, its source, the system prompt and instruction in
+        use, and which of them replace the protocol's (``prompt_overrides``)."""
+        return {
+            "protocol": self.protocol,
+            "protocol_source": self.protocol_definition.source,
+            "system_prompt": self.system_prompt,
+            "instruction": self.instruction,
+            "prompt_overrides": [
+                name
+                for name, value in (
+                    ("system_prompt", self._system_prompt),
+                    ("instruction", self._instruction),
+                )
+                if value is not None
+            ],
+        }
+
+    def user_content(self, modality: str, text: str) -> list[dict[str, Any]]:
+        """The user turn's content parts: the audio (speech run) or ``text`` (text run), then, when the
+        protocol has one, the instruction on its own line.
+
+        ``text`` is the transcript for the text run; for the speech run it is unused. The newline before
+        the instruction is part of the instruction's text part (none in the speech run when the template
+        already ends the audio with one, :attr:`audio_ends_line`).
+        """
+        if modality == "speech":
+            parts: list[dict[str, Any]] = [{"type": "audio", "audio": "<audio>"}]
+            separator = "" if self.audio_ends_line else "\n"
+        else:
+            parts = [{"type": "text", "text": text}]
+            separator = "\n"
+        if self.instruction is not None:
+            parts.append({"type": "text", "text": separator + self.instruction})
+        return parts
 
     def messages(self, modality: str, text: str) -> list[dict[str, Any]]:
         """The chat of one run: optional system message, then the user turn."""
@@ -851,6 +1031,7 @@ class SpeechLLM:
             "num_beams": 1,
             "max_new_tokens": int(max_new_tokens),
             "repetition_penalty": 1.0,
+            "protocol": self.protocol,
             "system_prompt": self.system_prompt,
             "instruction": self.instruction,
         }
@@ -894,7 +1075,8 @@ class SpeechLLM:
         """Log-probability of each option's first token as the next token after the prompt.
 
         For log-likelihood multiple choice: the prompt (with the instruction) is followed directly by the
-        answer, so the instruction should ask for the letter only.
+        answer, so the instruction should ask for the letter only; ``speechgap eval`` refuses ``loglik``
+        under a protocol without an instruction.
         """
         options = [str(option) for option in options]
         token_ids = self.option_token_ids(options)

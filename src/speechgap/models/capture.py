@@ -45,7 +45,7 @@ _SHARD_RE = re.compile(r"shard-(\d{5,})\.safetensors$")
 
 def _settings_key(settings: dict[str, Any]) -> dict[str, Any]:
     """The settings that must match for a resumed run to continue the same capture."""
-    keep = ("layers", "modalities", "storage_dtype", "post_norm", "system_prompt", "instruction")
+    keep = ("layers", "modalities", "storage_dtype", "post_norm", "protocol", "system_prompt", "instruction")
     return {key: settings.get(key) for key in keep}
 
 
@@ -176,6 +176,7 @@ def _capture_locked(
         "batch_size": int(batch_size),
         "shard_samples": int(shard_samples),
         "max_shard_bytes": int(max_shard_bytes),
+        "protocol": adapter.protocol,
         "system_prompt": adapter.system_prompt,
         "instruction": adapter.instruction,
         "layer_convention": "0 = input to block 1; l >= 1 = output of block l before the final norm",

@@ -16,6 +16,16 @@ on tiny random-weight models only.
 Batches: the conformer encoder is not invariant to padding (a clip padded to a longer one in the batch gets
 different audio embeddings, ~1e-3 relative on the tiny model, although the processor passes
 ``audio_attention_mask``), so speech batches run one clip per forward pass; text batches are batched.
+
+Prompt protocols (no system prompt in any):
+
+- ``voicebench``: VoiceBench's ``src/models/phi.py``: the user turn holds the audio alone
+  (``<|user|><|audio_1|><|end|><|assistant|>`` in the remote-code format; ``<|audio|>`` here). VoiceBench has
+  no text run for this model; the text run is the question alone.
+- ``official``: the model card's chat format ``<|user|>{content}<|end|><|assistant|>`` without a system
+  message, the audio alone / the question alone (assumed: the model card, not reachable offline, was not
+  checked for a speech-QA task prompt).
+- ``instructed``: the audio or the question, a newline, then the instruction.
 """
 
 from __future__ import annotations
@@ -28,7 +38,13 @@ from typing import Any
 import numpy as np
 
 from speechgap.data.types import PairedSample
-from speechgap.models.base import Capture, SpeechLLM
+from speechgap.models.base import (
+    DEFAULT_INSTRUCTION,
+    INSTRUCTED_SOURCE,
+    Capture,
+    PromptProtocol,
+    SpeechLLM,
+)
 from speechgap.models.registry import register_family
 
 # prompt tokens outside the audio kept free when bounding the audio length by the context
@@ -59,6 +75,25 @@ class Phi4MultimodalLLM(SpeechLLM):
     model_class = "Phi4MultimodalForCausalLM"
     default_system_prompt = None
     verified = "tiny random-weight model: capture == output_hidden_states, batched == unbatched, generate"
+
+    @classmethod
+    def prompt_protocols(cls) -> dict[str, PromptProtocol]:
+        system = cls.default_system_prompt
+        return {
+            "voicebench": PromptProtocol(
+                system,
+                None,
+                "VoiceBench src/models/phi.py: no system message, the audio alone; the text run (VoiceBench "
+                "has none for this model): the question alone",
+            ),
+            "official": PromptProtocol(
+                system,
+                None,
+                "Phi-4-multimodal model card chat format, no system message: the audio / the question alone "
+                "(assumed; not checked offline)",
+            ),
+            "instructed": PromptProtocol(system, DEFAULT_INSTRUCTION, INSTRUCTED_SOURCE),
+        }
 
     @classmethod
     def load_processor(cls, path: str | Path, trust_remote_code: bool = False) -> Any:

@@ -12,6 +12,16 @@ position ids do not depend on the batch.
 The upstream processor needs a video processor, which needs torchvision. Where torchvision cannot be
 imported, speechgap builds the same processor for speech and text only (tokenizer, Whisper feature
 extractor, chat template), which is all a speech run uses.
+
+Prompt protocols:
+
+- ``voicebench``: VoiceBench's ``src/models/qwen_omni.py``: system "You are a helpful assistant.", the audio
+  alone. VoiceBench has no text run for this model; the text run is the question alone with the same system
+  prompt.
+- ``official``: the Qwen2.5-Omni model card's voice-chat example: its own system prompt ("You are Qwen, a
+  virtual human ..."; the model card notes the audio output needs it), the audio alone / the question alone.
+- ``instructed``: the audio or the question, a newline, then the instruction, with the model's own system
+  prompt (this template joins content parts with nothing between them, so the newline is added here).
 """
 
 from __future__ import annotations
@@ -23,10 +33,18 @@ import numpy as np
 import torch
 
 from speechgap.data.types import PairedSample
-from speechgap.models.base import SpeechLLM, load_checked
+from speechgap.models.base import (
+    DEFAULT_INSTRUCTION,
+    INSTRUCTED_SOURCE,
+    PromptProtocol,
+    SpeechLLM,
+    load_checked,
+)
 from speechgap.models.registry import register_family
 
 SECONDS_PER_POSITION = 0.04
+VOICEBENCH_SYSTEM_PROMPT = "You are a helpful assistant."
+"""The system message of VoiceBench's Qwen2.5-Omni adapter (not the model's own)."""
 _TOKEN_NAMES = (
     "audio_token",
     "audio_bos_token",
@@ -71,6 +89,24 @@ class Qwen25OmniLLM(SpeechLLM):
         "auditory and visual inputs, as well as generating text and speech."
     )
     verified = "tiny random-weight thinker: capture == output_hidden_states, batched == unbatched, generate"
+
+    @classmethod
+    def prompt_protocols(cls) -> dict[str, PromptProtocol]:
+        system = cls.default_system_prompt
+        return {
+            "voicebench": PromptProtocol(
+                VOICEBENCH_SYSTEM_PROMPT,
+                None,
+                "VoiceBench src/models/qwen_omni.py: system 'You are a helpful assistant.', the audio alone; "
+                "the text run (VoiceBench has none for this model): the question alone",
+            ),
+            "official": PromptProtocol(
+                system,
+                None,
+                "Qwen2.5-Omni model card, voice chat: the model's own system prompt, the audio alone",
+            ),
+            "instructed": PromptProtocol(system, DEFAULT_INSTRUCTION, INSTRUCTED_SOURCE),
+        }
 
     @classmethod
     def load_processor(cls, path: str | Path, trust_remote_code: bool = False) -> Any:

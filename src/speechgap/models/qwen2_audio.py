@@ -5,16 +5,23 @@ expands ``<|AUDIO|>`` to one placeholder per encoder output frame. One speech po
 (10 ms mel hop x conv stride 2 x pooling 2); a checkpoint with another mel hop (e.g. speechgap's mini models,
 25 ms hop -> 100 ms per position) gets its stride from its feature extractor. The encoder window is 30 s (``n_samples`` of the feature
 extractor); longer audio is refused, not truncated.
+
+Prompt protocols (the mode follows from the prompt, as Qwen2-Audio's README says: audio alone is voice chat,
+audio with a text instruction is audio analysis):
+
+- ``voicebench`` = ``official``: voice chat. Speech run ``Audio 1: <|audio_bos|><|AUDIO|><|audio_eos|>\\n``
+  alone, text run the question alone, system prompt "You are a helpful assistant." (VoiceBench's
+  ``src/models/qwen2.py`` sends no system message; Qwen2-Audio's chat template then adds this default one, so
+  the rendered prompt is the same.)
+- ``instructed``: the audio or the question, a newline, then the instruction (audio-analysis mode).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from speechgap.data.types import PairedSample
-from speechgap.models.base import SpeechLLM
+from speechgap.models.base import DEFAULT_INSTRUCTION, INSTRUCTED_SOURCE, PromptProtocol, SpeechLLM
 from speechgap.models.registry import register_family
 
 SECONDS_PER_POSITION = 0.04
@@ -31,16 +38,27 @@ class Qwen2AudioLLM(SpeechLLM):
     model_types = ("qwen2_audio",)
     model_class = "Qwen2AudioForConditionalGeneration"
     default_system_prompt = "You are a helpful assistant."
+    # the template renders the audio as "Audio 1: <|audio_bos|><|AUDIO|><|audio_eos|>\n"
+    audio_ends_line = True
     verified = "tiny random-weight model: capture == output_hidden_states, batched == unbatched, generate"
 
-    def user_content(self, modality: str, text: str) -> list[dict[str, Any]]:
-        # The template follows the audio with a newline; the transcript gets the same newline so that the
-        # two runs differ only in the audio part versus the transcript.
-        if modality == "speech":
-            first = {"type": "audio", "audio": "<audio>"}
-        else:
-            first = {"type": "text", "text": text + "\n"}
-        return [first, {"type": "text", "text": self.instruction}]
+    @classmethod
+    def prompt_protocols(cls) -> dict[str, PromptProtocol]:
+        system = cls.default_system_prompt
+        return {
+            "voicebench": PromptProtocol(
+                system,
+                None,
+                "VoiceBench src/models/qwen2.py: the audio alone / the question alone; no system message, so "
+                "the chat template adds its default 'You are a helpful assistant.'",
+            ),
+            "official": PromptProtocol(
+                system,
+                None,
+                "Qwen2-Audio README, voice chat inference: the audio alone, default system prompt",
+            ),
+            "instructed": PromptProtocol(system, DEFAULT_INSTRUCTION, INSTRUCTED_SOURCE),
+        }
 
     @property
     def seconds_per_position(self) -> float:

@@ -2,7 +2,7 @@
 
 Paper 1 splits the gap of a speech LLM into fine-tuning erosion (base LLM on text → speech LLM on text)
 and alignment loss (speech LLM on text → speech LLM on speech). The base LLM answers the same text prompt:
-same system prompt, same instruction, the family's chat template from its tokenizer.
+same protocol, system prompt and instruction, the family's chat template from its tokenizer.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class TextLM(SpeechLLM):
 
     def render_prompt(self, modality: str, text: str = "") -> str:
         """The chat template with content parts; templates that only take string content get the parts
-        joined by a newline."""
+        joined (the instruction's part starts with its own newline)."""
         if modality != "text":
             raise ModelError(f"{self.name_or_path}: a base text LM runs the text modality only")
         chat = self.messages(modality, text)
@@ -53,7 +53,7 @@ class TextLM(SpeechLLM):
             flat = [
                 {
                     "role": m["role"],
-                    "content": "\n".join(p["text"] for p in m["content"] if p["type"] == "text"),
+                    "content": "".join(p["text"] for p in m["content"] if p["type"] == "text"),
                 }
                 for m in chat
             ]
@@ -73,18 +73,24 @@ def load_text_model(
     Args:
         path: a ``save_pretrained`` folder or a Hub id.
         device, dtype, trust_remote_code: as :func:`speechgap.load_model`.
-        **adapter_kwargs: ``system_prompt=...``, ``instruction=...`` (use the speech LLM's).
+        **adapter_kwargs: ``protocol=...``, ``system_prompt=...``, ``instruction=...`` (use the speech
+            LLM's: :func:`text_prompts_of`).
     """
-    from speechgap.models import _resolve_dtype
+    from speechgap.models import _check_adapter_kwargs, _resolve_dtype, _with_default_protocol
 
-    unknown = [key for key in adapter_kwargs if key not in ("system_prompt", "instruction")]
-    if unknown:
-        raise ModelError(
-            f"load_text_model takes no argument {unknown[0]!r} (adapter arguments: system_prompt, instruction)"
-        )
-    model = TextLM.from_pretrained(
-        path, device=device, dtype=_resolve_dtype(dtype) or torch.float32, trust_remote_code=trust_remote_code
+    prompts = _with_default_protocol(str(path), _check_adapter_kwargs("load_text_model", adapter_kwargs))
+    return TextLM.from_pretrained(
+        path,
+        device=device,
+        dtype=_resolve_dtype(dtype) or torch.float32,
+        trust_remote_code=trust_remote_code,
+        **prompts,
     )
-    for key, value in adapter_kwargs.items():
-        setattr(model, key, value)
-    return model
+
+
+def text_prompts_of(speech_model: SpeechLLM) -> dict[str, Any]:
+    """The prompt arguments that give a base text LM the speech LLM's text-run prompt: its protocol, and its
+    system prompt and instruction as they are (a text LM's protocols hold no family system prompt)."""
+    prompts: dict[str, Any] = {"protocol": speech_model.protocol, "system_prompt": speech_model.system_prompt}
+    prompts["instruction"] = speech_model.instruction if speech_model.instruction is not None else ""
+    return prompts

@@ -7,14 +7,21 @@ frames), the audio first padded to a multiple of the 30 s window. So the speech 
 30 s always has 375 positions, the ones after the clip covering the zero padding; mistral-common splits
 longer audio into 30 s windows (chunking, as the real model does).
 
-Both runs go through ``processor.apply_chat_template`` with ``tokenize=True``:
+Both runs go through ``processor.apply_chat_template`` with ``tokenize=True``. With an instruction
+(protocol ``instructed``):
 
 - speech: ``<s>[INST][BEGIN_AUDIO][AUDIO]...[AUDIO]{instruction}[/INST]``
 - text:   ``<s>[INST]{transcript}\\n\\n{instruction}[/INST]``
 
 mistral-common joins adjacent text parts of a message with ``"\\n\\n"``, so the transcript is followed by
-that separator and the instruction; the instruction is tokenized the same in both runs (the Tekken split
-pattern never merges a letter run with the newlines before it). The Tekken tokenizer has no offset mapping:
+that separator and the instruction (no separator is added here); the instruction is tokenized the same in
+both runs (the Tekken split pattern never merges a letter run with the newlines before it). Without one
+(``voicebench``, ``official``): ``<s>[INST][BEGIN_AUDIO][AUDIO]...[AUDIO][/INST]`` and
+``<s>[INST]{transcript}[/INST]``.
+
+Prompt protocols: VoiceBench has no Voxtral adapter, so ``voicebench`` is the audio alone / the question
+alone without a system prompt; ``official`` is the same (Voxtral's model card: questions are asked through
+the audio, in a user turn without a system message); ``instructed`` adds the instruction. The Tekken tokenizer has no offset mapping:
 the transcript span is found from the byte pieces of the prompt's tokens (every token whose bytes overlap
 the transcript's bytes), which is robust to BPE merges at the boundaries.
 
@@ -35,7 +42,13 @@ import torch
 
 from speechgap.data.types import SAMPLE_RATE, PairedSample
 from speechgap.errors import ConfigError, ModelError
-from speechgap.models.base import PreparedBatch, SpeechLLM
+from speechgap.models.base import (
+    DEFAULT_INSTRUCTION,
+    INSTRUCTED_SOURCE,
+    PreparedBatch,
+    PromptProtocol,
+    SpeechLLM,
+)
 from speechgap.models.registry import register_family
 
 _TEXT_MARKER = "SPEECHGAPTRANSCRIPTMARKER"
@@ -61,6 +74,21 @@ class VoxtralLLM(SpeechLLM):
     model_class = "VoxtralForConditionalGeneration"
     default_system_prompt = None
     verified = "tiny random-weight model: capture == output_hidden_states, batched == unbatched, generate"
+
+    @classmethod
+    def prompt_protocols(cls) -> dict[str, PromptProtocol]:
+        return {
+            "voicebench": PromptProtocol(
+                None, None, "no VoiceBench adapter: the audio alone / the question alone, no system prompt"
+            ),
+            "official": PromptProtocol(
+                None,
+                None,
+                "Voxtral model card (built-in Q&A through the audio): the audio alone / the question alone, "
+                "no system prompt",
+            ),
+            "instructed": PromptProtocol(None, DEFAULT_INSTRUCTION, INSTRUCTED_SOURCE),
+        }
 
     @classmethod
     def load_processor(cls, path: str | Path, trust_remote_code: bool = False) -> Any:
@@ -111,7 +139,8 @@ class VoxtralLLM(SpeechLLM):
 
     # ------------------------------------------------------------------ prompts
     def user_content(self, modality: str, text: str, audio: np.ndarray | None = None) -> list[dict[str, Any]]:
-        """The user turn: the audio (base64 WAV) or the transcript, then the instruction."""
+        """The user turn: the audio (base64 WAV) or the transcript, then the instruction if there is one
+        (mistral-common puts ``"\\n\\n"`` between text parts)."""
         if modality == "speech":
             if audio is None:
                 # rendering only: a 0.1 s silence stands for the audio (its placeholders are collapsed)
@@ -119,6 +148,8 @@ class VoxtralLLM(SpeechLLM):
             first = {"type": "audio", "base64": _wav_base64(audio)}
         else:
             first = {"type": "text", "text": text}
+        if self.instruction is None:
+            return [first]
         return [first, {"type": "text", "text": self.instruction}]
 
     def messages(self, modality: str, text: str, audio: np.ndarray | None = None) -> list[dict[str, Any]]:

@@ -8,7 +8,8 @@ opening ``"a "`` (the article) as option A, maps "the sentence … is not plausi
 draws a random answer when no phrase matches. This scorer does none of that: hyperbaton goes through the
 honest two-option letter extractor (:func:`speechgap.scoring.choice.parse_choice`), yes/no tasks through
 explicit answer statements, task phrases with negation, then an opening or closing yes/no; anything else
-is a parse failure, scored wrong and counted.
+is a parse failure, scored wrong and counted. With ``protocol="voicebench"`` the reference reader is
+reproduced instead (:mod:`speechgap.scoring.bbh_voicebench`), for comparison with the leaderboard only.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from speechgap.errors import DataError
+from speechgap.errors import ConfigError, DataError
+from speechgap.scoring.bbh_voicebench import read_bbh_voicebench
 from speechgap.scoring.choice import parse_choice
+from speechgap.scoring.registry import ItemScore, Scorer, ScoringItem, register_scorer
 
 BBH_TASKS = ("sports_understanding", "hyperbaton", "navigate", "web_of_lies")
 
@@ -167,3 +170,43 @@ def score_bbh(response: str | None, reference: str, task: str) -> tuple[bool, BB
     """``(correct, parse)`` for one BBH item; an unreadable response is wrong."""
     parse = parse_bbh(response, task)
     return parse.answer is not None and parse.answer == normalise_bbh_reference(reference, task), parse
+
+
+def score(response: str | None, item: ScoringItem) -> ItemScore:
+    """Correct when the answer read equals the reference; the task comes from ``item.task`` or the id.
+
+    Honest reading under ``"speechgap"`` and ``"speechmmlu"``; VoiceBench's reader under ``"voicebench"``.
+    """
+    if item.answer is None:
+        raise DataError("BBH scoring needs the reference answer, and this item has none", field="reference")
+    task = item.task
+    if task is None:
+        if item.sample_id is None:
+            raise ConfigError(
+                "BBH scoring needs argument 'task' or argument 'sample_id' (an id that names the task)"
+            )
+        task = bbh_task_from_id(item.sample_id)
+    if task not in BBH_TASKS:
+        raise DataError(f"unknown BBH task {task!r}; expected one of {', '.join(BBH_TASKS)}", field="task")
+    reference = normalise_bbh_reference(str(item.answer), task)
+    if item.protocol == "voicebench":
+        answer, rule, parsed = read_bbh_voicebench(response, task, seed=item.seed, key=item.sample_id or "")
+        correct = answer == reference
+        detail = {"task": task, "protocol": "voicebench", "reference": reference}
+        return ItemScore("bbh", correct, float(correct), parsed, answer, rule, detail, protocol="voicebench")
+    parse = parse_bbh(response, task)
+    correct = parse.answer is not None and parse.answer == reference
+    detail = {"task": task, "protocol": "speechgap", "reference": reference}
+    return ItemScore("bbh", correct, float(correct), parse.parsed, parse.answer, parse.rule, detail)
+
+
+SCORER = register_scorer(
+    Scorer(
+        "bbh",
+        score,
+        subsets=("bbh",),
+        prefixes=("bbh",),
+        needs_answer=True,
+        description="BBH (4 tasks): yes/no or (A)/(B) read == reference (unparsed: wrong)",
+    )
+)

@@ -8,7 +8,11 @@ variants of Zhou et al. (2023) — first/last line removed, ``*`` removed — (*
 - prompt-level strict / loose: share of prompts whose instructions are *all* followed;
 - instruction-level strict / loose: share of instructions followed;
 
-and VoiceBench's ifeval score is their mean. An empty response follows no instruction.
+and VoiceBench's ifeval score is their mean. An empty response follows no instruction. As in VoiceBench, a
+leading turn marker ``<1>``/``<2>``/``<3>`` and a trailing ``<|user|>`` are removed before checking; the
+checks and the four figures are the same under every protocol (VoiceBench's IFEval evaluator is
+deterministic and this is its rule; the ``"voicebench"`` protocol additionally reproduces its keying of
+responses by prompt text in :func:`speechgap.evaluation.report.score_run`).
 
 Offline use: two checkers (``length_constraints:number_sentences`` and
 ``change_case:capital_word_frequency``) need NLTK's ``punkt_tab`` data, which cannot be downloaded here.
@@ -29,6 +33,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from speechgap.errors import ConfigError, DataError
+from speechgap.scoring.registry import ItemScore, Scorer, ScoringItem, register_scorer
 
 BACKEND = "if-verifiable"
 
@@ -182,6 +187,16 @@ def _check(
     return IfevalItemResult(list(instruction_ids), strict, loose)
 
 
+def strip_turn_markers(response: str) -> str:
+    """The response without a leading ``<1>``/``<2>``/``<3>`` and a trailing ``<|user|>`` (VoiceBench's
+    order: the leading marker first)."""
+    if response.startswith(("<1>", "<2>", "<3>")):
+        response = response[3:].strip()
+    if response.endswith("<|user|>"):
+        response = response[:-8].strip()
+    return response
+
+
 def check_ifeval(
     responses: Sequence[str | None],
     instruction_id_lists: Sequence[Sequence[str]],
@@ -213,9 +228,7 @@ def check_ifeval(
             ids = instruction_id_lists[index]
             if not ids:
                 raise DataError(f"IFEval item {index} has no instructions", field="instruction_id_list")
-            response = responses[index] or ""
-            if response.startswith(("<1>", "<2>", "<3>")):
-                response = response[3:].strip()
+            response = strip_turn_markers(responses[index] or "")
             results.append(
                 _check(registry, loose_variants, response, ids, kwargs_lists[index], prompts[index])
             )
@@ -242,3 +255,44 @@ def ifeval_scores(results: Sequence[IfevalItemResult], sentence_tokenizer: str) 
         backend=backend_version(),
         sentence_tokenizer=sentence_tokenizer,
     )
+
+
+def score(response: str | None, item: ScoringItem) -> ItemScore:
+    """``correct`` = every instruction followed (prompt-level strict); the per-instruction strict and loose
+    flags go to ``detail`` for the four figures."""
+    if not item.instruction_ids:
+        raise DataError(
+            "IFEval scoring needs the instruction ids, and this item has none", field="instruction_id_list"
+        )
+    ids = list(item.instruction_ids)
+    kwargs = list(item.instruction_kwargs) if item.instruction_kwargs is not None else [{} for _ in ids]
+    results, tokenizer = check_ifeval([response], [ids], [kwargs], [item.prompt or ""])
+    result = results[0]
+    protocol = "voicebench" if item.protocol == "voicebench" else "speechgap"
+    return ItemScore(
+        "ifeval",
+        result.prompt_strict,
+        float(result.prompt_strict),
+        bool((response or "").strip()),
+        None,
+        "instruction_checkers",
+        {
+            "strict": result.strict,
+            "loose": result.loose,
+            "instruction_ids": result.instruction_ids,
+            "backend": backend_version(),
+            "sentence_tokenizer": tokenizer,
+            "protocol": protocol,
+        },
+        protocol=protocol,
+    )
+
+
+SCORER = register_scorer(
+    Scorer(
+        "ifeval",
+        score,
+        subsets=("ifeval",),
+        description="IFEval: all instructions followed (strict); subset score = mean of the four figures",
+    )
+)

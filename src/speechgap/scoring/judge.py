@@ -1,10 +1,19 @@
-"""An LLM judge for open-ended answers (alpacaeval, commoneval, wildvoice, mtbench), 1–5 scale.
+"""An LLM judge: open-ended answers on a 1–5 scale, and sd-qa answers by a yes/no majority vote.
 
 Talks to any OpenAI-compatible ``/chat/completions`` endpoint given by URL (a local vLLM or llama.cpp
-server, or a hosted API) over ``httpx``. The prompt follows VoiceBench's rubric for open-ended answers
-(rate the transcribed response to the transcribed instruction from 1 to 5, output the score only); the
-wording here is speechgap's own. Temperature 0 and one sample by default (VoiceBench's own runs sample
-three at temperature 0.5 and average; set ``temperature``/``n`` to do the same).
+server, or a hosted API) over ``httpx``. Two judge protocols (:data:`JUDGE_PROTOCOLS`, ``JudgeConfig.protocol``):
+
+- ``"score"`` (open-ended subsets: alpacaeval, commoneval, wildvoice, mtbench): the prompt follows
+  VoiceBench's rubric (rate the transcribed response to the transcribed instruction from 1 to 5, output the
+  score only) in speechgap's own words. Temperature 0 and one sample by default (VoiceBench's own runs
+  sample three at temperature 0.5, top-p 0.95, and average; set ``temperature``/``n``/``top_p`` to do the
+  same). The score is the mean of the parseable samples.
+- ``"yesno"`` (sd-qa): the judge sees the question, the reference answer and the candidate answer and is
+  asked whether the candidate is correct, replying only "Yes" or "No" (VoiceBench's ``api_judge.py``
+  semantics, speechgap's wording). Defaults are VoiceBench's sampling: ``n=3``, temperature 0.5, top-p
+  0.95. Each sample is read by :func:`parse_yes_no` and the verdict is the majority
+  (:func:`majority_vote`): more yes than no is correct, more no than yes is wrong, a tie or no readable
+  sample is *undecided* — scored wrong and counted as a parse failure.
 
 Every :class:`JudgeVerdict` records the judge URL (passed through :func:`redact_url`, so a key in the URL
 is never written), model, prompt template name and text hash, and sampling settings, so a score can be
@@ -37,6 +46,8 @@ import httpx
 from speechgap.errors import ConfigError, SpeechgapError
 from speechgap.provenance import PUBLIC_QUERY_NAMES, REDACTED, redact_url
 
+JUDGE_PROTOCOLS = ("score", "yesno")
+
 OPEN_ENDED_TEMPLATE = """\
 You are rating how well a voice assistant answered a spoken request. You see a transcription of what the \
 user said [Instruction] and a transcription of what the assistant said back [Response].
@@ -53,7 +64,36 @@ Give one score from 1 to 5:
 
 Reply with the score only: a single digit from 1 to 5, nothing else."""
 
+YES_NO_TEMPLATE = """\
+You are checking a voice assistant's answer to a spoken question against the reference answer.
+
+[Question]: {prompt}
+[Reference answer]: {reference}
+[Candidate answer]: {response}
+
+Given the question and the reference answer, is the candidate answer correct? \
+Reply with a single word, "Yes" or "No", and nothing else."""
+
 SYSTEM_PROMPT = "You are a careful and impartial evaluator."
+
+_PROTOCOL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "score": {
+        "template": OPEN_ENDED_TEMPLATE,
+        "template_name": "speechgap-open-ended-v1",
+        "temperature": 0.0,
+        "top_p": 1.0,
+        "n": 1,
+    },
+    # VoiceBench's sd-qa judge: three samples at temperature 0.5, top-p 0.95, majority vote
+    "yesno": {
+        "template": YES_NO_TEMPLATE,
+        "template_name": "speechgap-yes-no-v1",
+        "temperature": 0.5,
+        "top_p": 0.95,
+        "n": 3,
+    },
+}
+_PLACEHOLDERS = {"score": ("{prompt}", "{response}"), "yesno": ("{prompt}", "{reference}", "{response}")}
 
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -81,10 +121,14 @@ class JudgeConfig:
             ``…/chat/completions`` URL. Records hold :func:`redact_url` of it.
         model: the judge model name sent in the request.
         api_key_env: name of the environment variable holding the API key (None: no key sent).
-        template: the user-prompt template with ``{prompt}`` and ``{response}``.
-        template_name: a short name for the template, recorded.
+        protocol: ``"score"`` (1–5, open-ended) or ``"yesno"`` (sd-qa: majority of yes/no replies).
+        template: the user-prompt template with ``{prompt}`` and ``{response}`` (and ``{reference}`` for
+            ``"yesno"``); None: the protocol's own.
+        template_name: a short name for the template, recorded; None: the protocol's own.
         system_prompt: the system message.
-        temperature, top_p, max_tokens, n: sampling settings; the score is the mean of the ``n`` samples.
+        temperature, top_p, max_tokens, n: sampling settings (None: the protocol's defaults, ``score``:
+            0.0, 1.0, n=1; ``yesno``: 0.5, 0.95, n=3); ``score`` averages the ``n`` samples, ``yesno``
+            takes their majority.
         timeout_s: wall-clock seconds one attempt may take in all (connect, send, the whole reply) — not
             per read.
         retries: extra attempts after a failed one (connection error, timeout, HTTP 429 or 5xx, a reply
@@ -100,13 +144,14 @@ class JudgeConfig:
     url: str
     model: str
     api_key_env: str | None = None
-    template: str = OPEN_ENDED_TEMPLATE
-    template_name: str = "speechgap-open-ended-v1"
+    protocol: str = "score"
+    template: str | None = None
+    template_name: str | None = None
     system_prompt: str = SYSTEM_PROMPT
-    temperature: float = 0.0
-    top_p: float = 1.0
+    temperature: float | None = None
+    top_p: float | None = None
     max_tokens: int = 16
-    n: int = 1
+    n: int | None = None
     timeout_s: float = 60.0
     retries: int = 3
     backoff_s: float = 1.0
@@ -130,8 +175,18 @@ class JudgeConfig:
             raise ConfigError(f"argument 'url' has no host: {redact_url(self.url)!r}")
         if not self.model:
             raise ConfigError("argument 'model' (the judge model name) is empty")
-        if "{prompt}" not in self.template or "{response}" not in self.template:
-            raise ConfigError("argument 'template' must contain {prompt} and {response}")
+        if self.protocol not in JUDGE_PROTOCOLS:
+            raise ConfigError(
+                f"argument 'protocol' must be one of {', '.join(JUDGE_PROTOCOLS)}, got {self.protocol!r}"
+            )
+        for name, value in _PROTOCOL_DEFAULTS[self.protocol].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        placeholders = _PLACEHOLDERS[self.protocol]
+        if any(placeholder not in self.template for placeholder in placeholders):
+            raise ConfigError(
+                f"argument 'template' of a {self.protocol!r} judge must contain {' and '.join(placeholders)}"
+            )
         if self.n < 1:
             raise ConfigError(f"argument 'n' must be >= 1, got {self.n}")
         if self.retries < 0:
@@ -167,6 +222,62 @@ class JudgeConfig:
         record["template_sha256"] = hashlib.sha256(self.template.encode("utf-8")).hexdigest()[:16]
         record["endpoint"] = redact_url(self.endpoint)
         return record
+
+
+@dataclass(frozen=True)
+class YesNoVerdict:
+    """One answer judged by the yes/no protocol.
+
+    Attributes:
+        correct: the majority verdict (True: more yes than no; False: more no than yes); None when the vote
+            is tied or no sample could be read.
+        votes: per sample, ``"yes"``, ``"no"`` or None (unreadable), see :func:`parse_yes_no`.
+        samples: the raw judge outputs.
+        judge: :meth:`JudgeConfig.describe` of the judge that produced it.
+    """
+
+    correct: bool | None
+    votes: list[str | None]
+    samples: list[str]
+    judge: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_yes_no(text: str) -> str | None:
+    """``"yes"`` or ``"no"`` when the reply opens with that word ("Yes", "**No.**", "yes, it is"), else None
+    ("The answer is yes", "Maybe", "")."""
+    match = re.match(r"[\s*_`\"'(\[]*(yes|no)\b", text, flags=re.IGNORECASE)
+    return match.group(1).lower() if match else None
+
+
+def majority_vote(votes: Sequence[str | None]) -> bool | None:
+    """True when more votes are ``"yes"`` than ``"no"``, False when fewer, None on a tie (unreadable votes
+    count for neither side; no readable vote is a tie)."""
+    yes, no = sum(v == "yes" for v in votes), sum(v == "no" for v in votes)
+    return None if yes == no else yes > no
+
+
+def voicebench_majority(samples: Sequence[str]) -> bool | None:
+    """VoiceBench's sd-qa vote (``qa.py``): the most common lower-cased, stripped reply must be exactly
+    ``"yes"``. A reply such as "Yes." counts as a different answer. None when the most common replies tie
+    (VoiceBench then picks one by Python's set order, which varies between runs)."""
+    replies = [sample.strip().lower() for sample in samples]
+    if not replies:
+        return None
+    counts = {reply: replies.count(reply) for reply in replies}
+    top = max(counts.values())
+    leaders = [reply for reply, count in counts.items() if count == top]
+    return None if len(leaders) > 1 else leaders[0] == "yes"
+
+
+def parse_judge_score_voicebench(text: str) -> float | None:
+    """VoiceBench's reading of one open-ended judge reply (``open.py``): ``float(reply)``, else the number
+    in ``[[n]]``; None where VoiceBench would stop with an error."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    match = re.search(r"\[\[(\d+)\]\]", text)
+    return float(match.group(1)) if match else None
 
 
 @dataclass(frozen=True)
@@ -331,11 +442,21 @@ class Judge:
             raise _AttemptFailed(f"HTTP {reply.status_code} redirect to a non-HTTP URL {shown}", retry=False)
         return target.copy_with(userinfo=b"")
 
-    def score(self, prompt: str, response: str) -> JudgeVerdict:
-        """Judge one response to one instruction (both as text); see :class:`JudgeConfig` for the time
-        bound. Raises :class:`JudgeError` when no usable reply came."""
+    def _require(self, protocol: str, method: str) -> None:
+        if self.config.protocol != protocol:
+            raise ConfigError(
+                f"Judge.{method} needs a judge with argument 'protocol' {protocol!r}; this one is "
+                f"{self.config.protocol!r}"
+            )
+
+    def _ask(self, values: dict[str, str]) -> list[str]:
+        """The ``n`` sampled replies to the template filled with ``values`` (in one pass, so a placeholder
+        inside a response is left as text)."""
         config = self.config
-        user = config.template.replace("{prompt}", prompt).replace("{response}", response or "")
+        template = config.template or ""
+        user = re.sub(
+            r"\{(prompt|reference|response)\}", lambda m: values.get(m.group(1), m.group(0)), template
+        )
         payload = {
             "model": config.model,
             "messages": [
@@ -355,10 +476,28 @@ class Judge:
             raise JudgeError(f"judge at {where} sent a reply without choices[].message.content") from err
         if not samples:
             raise JudgeError(f"judge at {where} sent no choices")
+        return samples
+
+    def score(self, prompt: str, response: str) -> JudgeVerdict:
+        """Judge one response to one instruction (both as text) on the 1–5 scale (protocol ``"score"``);
+        see :class:`JudgeConfig` for the time bound. Raises :class:`JudgeError` when no usable reply came."""
+        self._require("score", "score")
+        samples = self._ask({"prompt": prompt, "response": response or ""})
         sample_scores = [parse_judge_score(sample) for sample in samples]
         valid = [value for value in sample_scores if value is not None]
         score = sum(valid) / len(valid) if valid else None
-        return JudgeVerdict(score, samples, sample_scores, config.describe())
+        return JudgeVerdict(score, samples, sample_scores, self.config.describe())
+
+    def judge_answer(self, question: str, reference: str, response: str) -> YesNoVerdict:
+        """Is ``response`` a correct answer to ``question`` given ``reference``? (protocol ``"yesno"``)
+
+        The ``n`` samples are read by :func:`parse_yes_no` and combined by :func:`majority_vote`. Raises
+        :class:`JudgeError` when no usable reply came.
+        """
+        self._require("yesno", "judge_answer")
+        samples = self._ask({"prompt": question, "reference": reference, "response": response or ""})
+        votes = [parse_yes_no(sample) for sample in samples]
+        return YesNoVerdict(majority_vote(votes), votes, samples, self.config.describe())
 
     def score_many(self, prompts: Sequence[str], responses: Sequence[str]) -> list[JudgeVerdict]:
         """Judge pairs in order (stops with :class:`JudgeError` at the first unreachable request)."""
