@@ -67,6 +67,9 @@ def test_summary_is_the_mean_of_the_samples_and_resume_adds_each_once(adapter, m
     assert len(answer["speech"]["linear"]) == layers and len(answer["text"]["linear"]) == layers
     assert all(0.0 <= p["accuracy"] <= 1.0 for p in answer["speech"]["linear"])
     assert all(p["subset_accuracy"] is None for p in answer["text"]["linear"])
+    word = summary["probes"]["word"]
+    assert len(word["linear"]) == layers and word["n_words"] >= 2
+    assert word["linear"][0]["n_train"] + word["linear"][0]["n_test"] == word["n_frames"]
     modality = summary["probes"]["modality"]["linear"]
     assert len(modality) == layers and modality[0]["n_test"] + modality[0]["n_train"] == 20
     written = json.loads((tmp_path / "diagnostics" / "summary.json").read_text())
@@ -134,3 +137,12 @@ def test_diagnostics_need_the_model(capture_dir, tmp_path):
         analyze(capture_dir, tmp_path, AnalysisSettings(diagnostics=True))
     with pytest.raises(ConfigError, match="argument 'diagnostics' must be True or False"):
         AnalysisSettings(diagnostics="yes")
+
+
+def test_word_centre_frames_pick_the_frame_under_each_words_middle():
+    from speechgap.analysis.diagnostics import word_centre_frames
+
+    frames = np.stack([np.arange(10) * 0.1, np.arange(1, 11) * 0.1], axis=1)  # ten 100 ms frames
+    words = [("a", 0.0, 0.25), ("b", 0.3, 0.5), ("c", 0.95, 1.4)]
+    # midpoints 0.125, 0.4 (frame 4 starts at 0.4), 1.175 (past the last frame: the nearest, 9)
+    assert word_centre_frames(frames, words) == [1, 4, 9]

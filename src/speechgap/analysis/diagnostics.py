@@ -163,7 +163,9 @@ class SampleDiagnostics:
     """Paper 3's diagnostics of one sample (see the module docstring); arrays are per layer.
 
     ``decision_states[m]`` ``(L+1, d)``: the decision step's state per layer in run ``m`` (for the answer
-    probes); ``pooled_states[m]`` ``(L+1, d)``: the span's mean state per layer (for the modality probe).
+    probes); ``pooled_states[m]`` ``(L+1, d)``: the span's mean state per layer (for the modality probe);
+    ``word_states`` ``(L+1, W, d)``: the speech frame at the middle of each spoken word, with ``word_labels``
+    (the words, lower case), for the word-identity probe; None without word timings.
     """
 
     sample_id: str
@@ -177,6 +179,8 @@ class SampleDiagnostics:
     answer_logprob: dict[str, np.ndarray] = field(default_factory=dict)
     decision_states: dict[str, np.ndarray] = field(default_factory=dict)
     pooled_states: dict[str, np.ndarray] = field(default_factory=dict)
+    word_states: np.ndarray | None = None
+    word_labels: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """One line of ``diagnostics.jsonl`` (the decision states go to the probes, not to the line)."""
@@ -191,6 +195,24 @@ class SampleDiagnostics:
             "answer_rank": {m: v.tolist() for m, v in self.answer_rank.items()},
             "answer_logprob": {m: v.tolist() for m, v in self.answer_logprob.items()},
         }
+
+
+def word_centre_frames(frame_times: np.ndarray, word_times: Sequence[tuple[str, float, float]]) -> list[int]:
+    """For each word, the speech position whose time interval holds the word's midpoint (the nearest one
+    when the midpoint falls past the last position)."""
+    starts, ends = frame_times[:, 0], frame_times[:, 1]
+    frames = []
+    for _, start, end in word_times:
+        middle = (float(start) + float(end)) / 2.0
+        inside = np.nonzero((starts <= middle) & (middle < ends))[0]
+        frames.append(
+            int(inside[0]) if inside.size else int(np.argmin(np.abs((starts + ends) / 2.0 - middle)))
+        )
+    return frames
+
+
+def _word_label(word: str) -> str:
+    return "".join(ch for ch in word.lower() if ch.isalnum() or ch in "'-")
 
 
 def _aligned_frames(speech: np.ndarray, text: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -265,6 +287,10 @@ def diagnose_sample(
         decision_states={m: run.states[:, run.decision] for m, run in passes.items()},
         pooled_states={m: run.states[:, run.span[0] : run.span[1]].mean(axis=1) for m, run in passes.items()},
     )
+    if sample.word_times:
+        centres = word_centre_frames(adapter.frame_times(sample, s1 - s0), sample.word_times)
+        result.word_states = speech_span[:, centres]
+        result.word_labels = [_word_label(word) for word, _, _ in sample.word_times]
     answer = _answer_token(adapter, sample)
     if answer is not None:
         for modality, run in passes.items():

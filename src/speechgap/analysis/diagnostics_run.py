@@ -73,6 +73,8 @@ def _save_states(path: Path, result: Any, pooled: dict[str, np.ndarray], sample_
         f"decision_{m}": np.ascontiguousarray(v, dtype=np.float32) for m, v in result.decision_states.items()
     }
     tensors.update({f"pooled_{m}": np.ascontiguousarray(v, dtype=np.float32) for m, v in pooled.items()})
+    if result.word_states is not None:
+        tensors["words"] = np.ascontiguousarray(result.word_states, dtype=np.float32)
     atomic_write_bytes(path, save(tensors, metadata={"id": sample_id}))
 
 
@@ -148,7 +150,7 @@ def run_diagnostics(
                 mass=settings.mass,
             )
             _save_states(_state_file(folder, sample.id), result, result.pooled_states, sample.id)
-            sink.write({**result.to_json(), "sample_hash": digest})
+            sink.write({**result.to_json(), "word_labels": result.word_labels, "sample_hash": digest})
         lines = {sample.id: sink.remembered(sample.id) for sample in dataset if sink.done(sample.id)}
     summary = summarize(folder, dataset, lines, settings, wrong_speech=wrong_speech)
     atomic_write_json(
@@ -208,7 +210,45 @@ def summarize(
             m: _mean([[float(x == 0) for x in r["answer_rank"][m]] for r in answered]) for m in MODALITIES
         }
     summary["probes"] = _probes(folder, dataset, ids, settings, wrong_speech)
+    summary["probes"]["word"] = _word_probes(
+        folder, ids, {i: lines[i].get("word_labels") or [] for i in ids}, settings
+    )
     return summary
+
+
+def _word_probes(
+    folder: Path, ids: list[str], labels_by_id: dict[str, list[str]], settings: DiagnosticsSettings
+) -> dict[str, Any] | None:
+    """Word identity from the speech frame at the middle of each spoken word, per layer (paper 3's probe of
+    what the speech frames hold). Words seen only once are left out (a held-out split cannot test them)."""
+    rows, labels = [], []
+    for sample_id in ids:
+        words = labels_by_id[sample_id]
+        if not words:
+            continue
+        states = _load_states(_state_file(folder, sample_id))["words"]  # (L+1, W, d)
+        rows.extend(states[:, k] for k in range(len(words)))
+        labels.extend(words)
+    if not labels:
+        return None
+    label_array = np.asarray(labels)
+    values, counts = np.unique(label_array, return_counts=True)
+    kept = np.isin(label_array, values[counts >= 2])
+    if kept.sum() < PROBE_MIN_SAMPLES or np.unique(label_array[kept]).size < 2:
+        return None
+    features = np.stack(rows)[kept]  # (n, L+1, d)
+    return {
+        "n_frames": int(kept.sum()),
+        "n_words": int(np.unique(label_array[kept]).size),
+        **{
+            kind: [
+                fit_probe(features[:, layer], label_array[kept], kind=kind, test_fraction=settings.test_fraction,
+                          seed=settings.seed).to_json()
+                for layer in range(features.shape[1])
+            ]
+            for kind in settings.probe_kinds
+        },
+    }  # fmt: skip
 
 
 def _probes(

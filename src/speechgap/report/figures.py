@@ -457,8 +457,8 @@ def diagnostic_figures(diagnostics: Mapping[str, Any]) -> dict[str, Figure]:
     figures["diagnostics_lens"] = figure
 
     probes = diagnostics.get("probes") or {}
-    answer, modality_probe = probes.get("answer"), probes.get("modality")
-    if answer or modality_probe:
+    answer, modality_probe, word_probe = probes.get("answer"), probes.get("modality"), probes.get("word")
+    if answer or modality_probe or word_probe:
         figure = _new_figure((7, 4))
         ax = figure.subplots()
         if answer:
@@ -471,6 +471,9 @@ def diagnostic_figures(diagnostics: Mapping[str, Any]) -> dict[str, Figure]:
                        label="majority answer (chance)")  # fmt: skip
         if modality_probe:
             _probe_curve(ax, modality_probe["linear"], "modality from pooled spans (linear)", "tab:green")
+        if word_probe:
+            _probe_curve(ax, word_probe["linear"], f"word from its speech frame ({word_probe['n_words']} words)",
+                         "tab:purple")  # fmt: skip
         ax.set_xlabel("layer")
         ax.set_ylabel("held-out accuracy")
         ax.set_ylim(-0.02, 1.02)
