@@ -451,7 +451,18 @@ def diagnostic_reading(diagnostics: dict[str, Any] | None) -> list[str]:
             f"The layers' updates to speech frames and to their aligned transcript tokens have a mean cosine of "
             f"{np.nanmean(updates):.2f} per block (paper 3 finds them highly aligned: the same work on both)."
         )
-    answer = (diagnostics.get("probes") or {}).get("answer")
+    from speechgap.report.figures import answer_target
+
+    target = answer_target(diagnostics)
+    what = "letter" if target == "answer" else "answer (the option's text, the form this model answers in)"
+    answer = (diagnostics.get("probes") or {}).get(target)
+    top1 = (diagnostics.get(f"{target}_top1") or {}).get("speech") or []
+    if top1 and top1[-1] is not None:
+        lines.append(
+            f"At the last layer the correct {what.split(' (')[0]} is the top prediction at the decision step for "
+            f"{100 * top1[-1]:.0f}% of speech runs and "
+            f"{100 * (diagnostics[f'{target}_top1']['text'][-1] or 0):.0f}% of text runs."
+        )
     if answer:
         speech_probe = answer["speech"]["linear"]
         best = int(np.argmax([p["accuracy"] for p in speech_probe]))
@@ -464,7 +475,7 @@ def diagnostic_reading(diagnostics: dict[str, Any] | None) -> list[str]:
             else ""
         )
         lines.append(
-            f"A linear probe reads the correct letter from the speech run's decision-step state with "
+            f"A linear probe reads the correct {what} from the speech run's decision-step state with "
             f"{100 * probe['accuracy']:.0f}% held-out accuracy at layer {best} (chance {100 * probe['chance']:.0f}%)"
             f"{on_wrong}; paper 3's reading is that where this stays high the information is there and the "
             f"read-out fails."

@@ -103,6 +103,9 @@ def test_diagnose_sample_against_its_definitions(adapter, mcq_sample):
         expected_rank = (decision > decision[:, [letter_id]]).sum(-1)
         np.testing.assert_array_equal(result.answer_rank[modality], expected_rank)
         assert np.all(result.answer_logprob[modality] <= 0)
+        word_id = adapter.tokenizer(" Mars", add_special_tokens=False)["input_ids"][0]
+        expected_word_rank = (decision > decision[:, [word_id]]).sum(-1)
+        np.testing.assert_array_equal(result.answer_word_rank[modality], expected_word_rank)
     line = result.to_json()
     assert line["id"] == "mcq" and len(line["lens_rank"]) == layers + 1
 

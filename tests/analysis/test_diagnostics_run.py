@@ -67,6 +67,9 @@ def test_summary_is_the_mean_of_the_samples_and_resume_adds_each_once(adapter, m
     assert len(answer["speech"]["linear"]) == layers and len(answer["text"]["linear"]) == layers
     assert all(0.0 <= p["accuracy"] <= 1.0 for p in answer["speech"]["linear"])
     assert all(p["subset_accuracy"] is None for p in answer["text"]["linear"])
+    answer_word = summary["probes"]["answer_word"]
+    assert len(answer_word["speech"]["linear"]) == layers and summary["probes"]["answer_word_note"] is None
+    assert set(summary["answer_word_top1"]) == {"speech", "text"}
     word = summary["probes"]["word"]
     assert len(word["linear"]) == layers and word["n_words"] >= 2
     assert word["linear"][0]["n_train"] + word["linear"][0]["n_test"] == word["n_frames"]
@@ -146,3 +149,18 @@ def test_word_centre_frames_pick_the_frame_under_each_words_middle():
     words = [("a", 0.0, 0.25), ("b", 0.3, 0.5), ("c", 0.95, 1.4)]
     # midpoints 0.125, 0.4 (frame 4 starts at 0.4), 1.175 (past the last frame: the nearest, 9)
     assert word_centre_frames(frames, words) == [1, 4, 9]
+
+
+def test_answer_target_follows_the_form_the_model_answers_in():
+    from speechgap.report.figures import answer_target
+
+    probes = {"answer": {"speech": {}}, "answer_word": {"speech": {}}}
+    words = {"answer_top1": {"text": [0.0, 0.1]}, "answer_word_top1": {"text": [0.2, 0.9]}, "probes": probes}
+    letters = {
+        "answer_top1": {"text": [0.0, 0.8]},
+        "answer_word_top1": {"text": [0.2, 0.3]},
+        "probes": probes,
+    }
+    assert answer_target(words) == "answer_word"
+    assert answer_target(letters) == "answer"
+    assert answer_target({**words, "probes": {"answer": {}}}) == "answer"  # no word probe: the letter

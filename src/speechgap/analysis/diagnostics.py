@@ -13,7 +13,9 @@ Measures (``docs/analysis.md``):
   ``l`` read through the model's final norm and LM head: the share of tokens that are the lens's top-1 and
   the median rank.
 * ``answer_rank[m][l]`` / ``answer_logprob[m][l]``: at the decision step (last prompt position) of run
-  ``m``, the rank and log-probability of the correct option letter's first token (multiple choice only).
+  ``m``, the rank and log-probability of the correct option letter's first token (multiple choice only);
+  ``answer_word_rank`` / ``answer_word_logprob`` the same for the first token of the correct option's text,
+  for models that answer with the option rather than its letter.
 * ``dispersion[m]``: normalized entropy, maximum weight and Cov_0.90 of the decision step's attention over
   the question span (speech span / transcript span), per layer, averaged over heads.
 * ``update_cosine[l-1]``: mean cosine of the speech and text updates ``h_l − h_{l−1}`` on the DTW path.
@@ -177,6 +179,8 @@ class SampleDiagnostics:
     path_stability: PathStability
     answer_rank: dict[str, np.ndarray] = field(default_factory=dict)
     answer_logprob: dict[str, np.ndarray] = field(default_factory=dict)
+    answer_word_rank: dict[str, np.ndarray] = field(default_factory=dict)
+    answer_word_logprob: dict[str, np.ndarray] = field(default_factory=dict)
     decision_states: dict[str, np.ndarray] = field(default_factory=dict)
     pooled_states: dict[str, np.ndarray] = field(default_factory=dict)
     word_states: np.ndarray | None = None
@@ -194,6 +198,8 @@ class SampleDiagnostics:
             "path_stability": self.path_stability.to_json(),
             "answer_rank": {m: v.tolist() for m, v in self.answer_rank.items()},
             "answer_logprob": {m: v.tolist() for m, v in self.answer_logprob.items()},
+            "answer_word_rank": {m: v.tolist() for m, v in self.answer_word_rank.items()},
+            "answer_word_logprob": {m: v.tolist() for m, v in self.answer_word_logprob.items()},
         }
 
 
@@ -220,16 +226,35 @@ def _aligned_frames(speech: np.ndarray, text: np.ndarray) -> tuple[list[tuple[in
     return path, token_frames(path, text.shape[0])
 
 
-def _answer_token(adapter: SpeechLLM, sample: PairedSample) -> int | None:
+def answer_letter(sample: PairedSample) -> str | None:
+    """The correct option letter of a multiple-choice sample (an index answer mapped to its letter)."""
     if not sample.choices or sample.answer is None:
         return None
     answer = str(sample.answer).strip().strip("()").upper()
     if answer.isdigit():
         answer = chr(ord("A") + int(answer))
     letters = [chr(ord("A") + i) for i in range(len(sample.choices))]
-    if answer not in letters:
+    return answer if answer in letters else None
+
+
+def answer_word(sample: PairedSample) -> str | None:
+    """The correct option's text (the answer word), for models that answer with it rather than a letter."""
+    letter = answer_letter(sample)
+    if letter is None:
         return None
-    return adapter.option_token_ids(letters)[letters.index(answer)]
+    return str(sample.choices[ord(letter) - ord("A")]).strip()
+
+
+def _answer_tokens(adapter: SpeechLLM, sample: PairedSample) -> tuple[int | None, int | None]:
+    """The first token of the correct letter and of the correct option's text (as a reply starts: after a
+    space)."""
+    letter = answer_letter(sample)
+    if letter is None:
+        return None, None
+    letters = [chr(ord("A") + i) for i in range(len(sample.choices))]
+    word = answer_word(sample)
+    word_ids = adapter.tokenizer(" " + word, add_special_tokens=False)["input_ids"] if word else []
+    return adapter.option_token_ids(letters)[letters.index(letter)], (int(word_ids[0]) if word_ids else None)
 
 
 def diagnose_sample(
@@ -291,11 +316,15 @@ def diagnose_sample(
         centres = word_centre_frames(adapter.frame_times(sample, s1 - s0), sample.word_times)
         result.word_states = speech_span[:, centres]
         result.word_labels = [_word_label(word) for word, _, _ in sample.word_times]
-    answer = _answer_token(adapter, sample)
-    if answer is not None:
+    letter_token, word_token = _answer_tokens(adapter, sample)
+    if letter_token is not None:
         for modality, run in passes.items():
             decision = lens_logits(adapter, run.states[:, run.decision])  # (L+1, vocab)
-            targets = np.full(decision.shape[0], answer)
+            targets = np.full(decision.shape[0], letter_token)
             result.answer_rank[modality] = token_ranks(decision, targets)
             result.answer_logprob[modality] = token_log_probs(decision, targets)
+            if word_token is not None:
+                targets = np.full(decision.shape[0], word_token)
+                result.answer_word_rank[modality] = token_ranks(decision, targets)
+                result.answer_word_logprob[modality] = token_log_probs(decision, targets)
     return result

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from speechgap.analysis.diagnostics import MODALITIES, diagnose_sample
+from speechgap.analysis.diagnostics import MODALITIES, answer_letter, answer_word, diagnose_sample
 from speechgap.data.types import PairedDataset, sample_hash
 from speechgap.errors import ConfigError, DataError
 from speechgap.io import JsonlAppender, atomic_write_bytes, atomic_write_json, read_json, read_jsonl
@@ -200,15 +200,15 @@ def summarize(
         m: {stat: float(np.nanmean(values)) for stat, values in summary["dispersion"][m].items()}
         for m in MODALITIES
     }
-    answered = [r for r in rows if r["answer_rank"]]
-    if answered:
-        summary["answer_rank_median"] = {
-            m: [float(v) for v in np.median([r["answer_rank"][m] for r in answered], axis=0)]
-            for m in MODALITIES
-        }
-        summary["answer_top1"] = {
-            m: _mean([[float(x == 0) for x in r["answer_rank"][m]] for r in answered]) for m in MODALITIES
-        }
+    for key, prefix in (("answer_rank", "answer"), ("answer_word_rank", "answer_word")):
+        answered = [r for r in rows if r.get(key)]
+        if answered:
+            summary[f"{prefix}_rank_median"] = {
+                m: [float(v) for v in np.median([r[key][m] for r in answered], axis=0)] for m in MODALITIES
+            }
+            summary[f"{prefix}_top1"] = {
+                m: _mean([[float(x == 0) for x in r[key][m]] for r in answered]) for m in MODALITIES
+            }
     summary["probes"] = _probes(folder, dataset, ids, settings, wrong_speech)
     summary["probes"]["word"] = _word_probes(
         folder, ids, {i: lines[i].get("word_labels") or [] for i in ids}, settings
@@ -273,21 +273,37 @@ def _probes(
                              seed=settings.seed).to_json() for layer in range(layers)]
             for kind in settings.probe_kinds
         }  # fmt: skip
-    mcq = [i for i in ids if by_id[i].choices and by_id[i].answer is not None]
-    letters = np.array([str(by_id[i].answer).strip().strip("()").upper() for i in mcq])
-    if len(mcq) < PROBE_MIN_SAMPLES or np.unique(letters).size < 2:
-        out["answer"] = None
-        out["answer_note"] = (
-            f"skipped: {len(mcq)} multiple-choice samples with {np.unique(letters).size} distinct answers "
+    mcq = [i for i in ids if answer_letter(by_id[i]) is not None]
+    wrong = set(wrong_speech or ())
+    for name, label_of in (("answer", answer_letter), ("answer_word", answer_word)):
+        out[name], out[f"{name}_note"] = _answer_probes(
+            mcq, [str(label_of(by_id[i])).lower() if name == "answer_word" else label_of(by_id[i]) for i in mcq],
+            states, settings, wrong if wrong_speech is not None else None, layers,
+        )  # fmt: skip
+    return out
+
+
+def _answer_probes(
+    mcq: list[str],
+    labels: list[Any],
+    states: dict[str, dict[str, np.ndarray]],
+    settings: DiagnosticsSettings,
+    wrong: set[str] | None,
+    layers: int,
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Answer probes (the letter, or the answer word) from the decision-step state, per run and layer."""
+    label_array = np.asarray(labels)
+    if len(mcq) < PROBE_MIN_SAMPLES or np.unique(label_array).size < 2:
+        return None, (
+            f"skipped: {len(mcq)} multiple-choice samples with {np.unique(label_array).size} distinct answers "
             f"(needs >= {PROBE_MIN_SAMPLES} and >= 2)"
         )
-        return out
-    wrong = set(wrong_speech or ())
-    subset = np.array([i in wrong for i in mcq]) if wrong_speech is not None else None
-    out["answer"] = {}
+    subset = np.array([i in wrong for i in mcq]) if wrong is not None else None
+    letters = label_array
+    out: dict[str, Any] = {}
     for m in MODALITIES:
         features = np.stack([states[i][f"decision_{m}"] for i in mcq])
-        out["answer"][m] = {
+        out[m] = {
             kind: [
                 fit_probe(
                     features[:, layer],
@@ -301,7 +317,7 @@ def _probes(
             ]
             for kind in settings.probe_kinds
         }
-    return out
+    return out, None
 
 
 def wrong_speech_ids(eval_dir: str | Path) -> list[str]:

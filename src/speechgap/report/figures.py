@@ -426,6 +426,20 @@ def _probe_curve(ax: Any, probes: Sequence[Mapping[str, Any]], label: str, color
         ax.fill_between(layers, low, high, color=color, alpha=0.15)
 
 
+def answer_target(diagnostics: Mapping[str, Any]) -> str:
+    """``"answer"`` (the option letter) or ``"answer_word"`` (the option's text): the form the model itself
+    answers in, read from which one is more often top-1 at the decision step of the text run's last layer."""
+
+    def last(key: str) -> float:
+        values = (diagnostics.get(key) or {}).get("text") or []
+        return float(values[-1]) if values and values[-1] is not None else -1.0
+
+    probes = diagnostics.get("probes") or {}
+    if probes.get("answer_word") and last("answer_word_top1") > last("answer_top1"):
+        return "answer_word"
+    return "answer"
+
+
 def diagnostic_figures(diagnostics: Mapping[str, Any]) -> dict[str, Figure]:
     """Paper 3's diagnostic figures from the ``diagnostics`` section of an analysis summary.
 
@@ -442,11 +456,12 @@ def diagnostic_figures(diagnostics: Mapping[str, Any]) -> dict[str, Figure]:
     ax = figure.subplots()
     ax.plot(layers, np.array(diagnostics["lens_top1"], dtype=float), marker="o", markersize=3,
             label="transcript token is the lens's top-1 at its aligned speech frame")  # fmt: skip
-    for modality, color in (("speech", "tab:orange"), ("text", "tab:blue")):
-        top1 = (diagnostics.get("answer_top1") or {}).get(modality)
-        if top1:
-            ax.plot(layers, np.array(top1, dtype=float), linestyle="--", color=color,
-                    label=f"correct letter is top-1 at the decision step ({modality} run)")  # fmt: skip
+    for key, what, style in (("answer_top1", "letter", "--"), ("answer_word_top1", "option text", ":")):
+        for modality, color in (("speech", "tab:orange"), ("text", "tab:blue")):
+            top1 = (diagnostics.get(key) or {}).get(modality)
+            if top1:
+                ax.plot(layers, np.array(top1, dtype=float), linestyle=style, color=color,
+                        label=f"correct {what} is top-1 at the decision step ({modality} run)")  # fmt: skip
     ax.set_xlabel("layer (0 = input to block 1; l = output of block l)")
     ax.set_ylabel("share")
     ax.set_ylim(-0.02, 1.02)
@@ -457,16 +472,20 @@ def diagnostic_figures(diagnostics: Mapping[str, Any]) -> dict[str, Figure]:
     figures["diagnostics_lens"] = figure
 
     probes = diagnostics.get("probes") or {}
-    answer, modality_probe, word_probe = probes.get("answer"), probes.get("modality"), probes.get("word")
+    answer = probes.get("answer") or probes.get("answer_word")
+    modality_probe, word_probe = probes.get("modality"), probes.get("word")
     if answer or modality_probe or word_probe:
         figure = _new_figure((7, 4))
         ax = figure.subplots()
+        target = answer_target(diagnostics)
+        answer = probes.get(target)
+        what = "letter" if target == "answer" else "answer word"
         if answer:
-            _probe_curve(ax, answer["speech"]["linear"], "answer from speech (linear)", "tab:orange")
-            _probe_curve(ax, answer["text"]["linear"], "answer from text (linear)", "tab:blue")
+            _probe_curve(ax, answer["speech"]["linear"], f"{what} from speech (linear)", "tab:orange")
+            _probe_curve(ax, answer["text"]["linear"], f"{what} from text (linear)", "tab:blue")
             wrong = answer["speech"]["linear"]
             if any(p.get("subset_accuracy") is not None for p in wrong):
-                _probe_curve(ax, wrong, "answer, speech answered wrongly", "tab:red", key="subset_accuracy")
+                _probe_curve(ax, wrong, f"{what}, speech answered wrongly", "tab:red", key="subset_accuracy")
             ax.axhline(float(np.mean([p["chance"] for p in wrong])), color="grey", linestyle=":",
                        label="majority answer (chance)")  # fmt: skip
         if modality_probe:
