@@ -121,3 +121,16 @@ def test_eager_attention_restores_the_kernel_after_an_error(adapter):
         assert adapter.model.config._attn_implementation == "eager"
         raise RuntimeError("inside")
     assert adapter.model.config._attn_implementation == kernel
+
+
+def test_lens_ranks_equal_the_metrics_on_the_lens_logits(adapter, dataset):
+    from speechgap.analysis.diagnostics import lens_ranks
+    from speechgap.metrics import token_log_probs, token_ranks
+
+    run = run_pass(adapter, dataset[0], "text")
+    states = run.states[:, :6]  # (L+1, 6, d)
+    targets = np.broadcast_to(run.input_ids[:6], states.shape[:-1])
+    ranks, log_probs = lens_ranks(adapter, states, targets)
+    logits = lens_logits(adapter, states)
+    np.testing.assert_array_equal(ranks, token_ranks(logits, targets))
+    np.testing.assert_allclose(log_probs, token_log_probs(logits, targets), rtol=1e-5, atol=1e-5)

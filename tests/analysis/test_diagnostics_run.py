@@ -63,13 +63,15 @@ def test_summary_is_the_mean_of_the_samples_and_resume_adds_each_once(adapter, m
         np.mean([e.dispersion["speech"]["coverage"] for e in expected], axis=0),
     )
     layers = adapter.num_layers + 1
-    answer = summary["probes"]["answer"]
+    form = summary["answer_form"]
+    other = "answer" if form == "answer_word" else "answer_word"
+    word_last, letter_last = summary["answer_word_top1"]["text"][-1], summary["answer_top1"]["text"][-1]
+    assert form == ("answer_word" if word_last > letter_last else "answer")
+    answer = summary["probes"][form]
+    assert summary["probes"][other] is None and "not probed" in summary["probes"][f"{other}_note"]
     assert len(answer["speech"]["linear"]) == layers and len(answer["text"]["linear"]) == layers
     assert all(0.0 <= p["accuracy"] <= 1.0 for p in answer["speech"]["linear"])
     assert all(p["subset_accuracy"] is None for p in answer["text"]["linear"])
-    answer_word = summary["probes"]["answer_word"]
-    assert len(answer_word["speech"]["linear"]) == layers and summary["probes"]["answer_word_note"] is None
-    assert set(summary["answer_word_top1"]) == {"speech", "text"}
     word = summary["probes"]["word"]
     assert len(word["linear"]) == layers and word["n_words"] >= 2
     assert word["linear"][0]["n_train"] + word["linear"][0]["n_test"] == word["n_frames"]

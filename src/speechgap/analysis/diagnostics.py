@@ -41,8 +41,6 @@ from speechgap.metrics import (
     dtw_path,
     path_stability,
     token_frames,
-    token_log_probs,
-    token_ranks,
     update_cosines,
 )
 from speechgap.models.base import SpeechLLM
@@ -158,6 +156,25 @@ def lens_logits(adapter: SpeechLLM, states: np.ndarray) -> np.ndarray:
         if norm is not None:
             hidden = norm(hidden)
         return head(hidden).float().cpu().numpy()
+
+
+def lens_ranks(adapter: SpeechLLM, states: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rank (0 = top-1, ties count as top) and log-probability of ``targets`` ``(...)`` under the logit lens
+    of ``states`` ``(..., d)``, computed in torch without materializing the logits in float64 (the same
+    numbers as :func:`~speechgap.metrics.token_ranks` / :func:`~speechgap.metrics.token_log_probs` of
+    :func:`lens_logits`; tested)."""
+    head = adapter.model.get_output_embeddings()
+    norm = adapter.final_norm
+    with torch.inference_mode():
+        hidden = torch.as_tensor(states, device=head.weight.device).to(head.weight.dtype)
+        if norm is not None:
+            hidden = norm(hidden)
+        logits = head(hidden).float()
+        index = torch.as_tensor(np.asarray(targets), device=logits.device, dtype=torch.long)[..., None]
+        chosen = logits.gather(-1, index)
+        ranks = (logits > chosen).sum(-1)
+        log_probs = chosen[..., 0] - torch.logsumexp(logits, dim=-1)
+    return ranks.cpu().numpy().astype(np.int64), log_probs.double().cpu().numpy()
 
 
 @dataclass
@@ -290,8 +307,8 @@ def diagnose_sample(
     frames_by_layer = {layer: _aligned_frames(speech_span[layer], text_span[layer])[1] for layer in chosen}
     path, frames = _aligned_frames(speech_span[base_layer], text_span[base_layer])
     transcript = text.input_ids[t0:t1]
-    logits = lens_logits(adapter, speech_span[:, frames])  # (L+1, T_t, vocab)
-    ranks = token_ranks(logits, np.broadcast_to(transcript, logits.shape[:-1]))
+    aligned = speech_span[:, frames]  # (L+1, T_t, d)
+    ranks, _ = lens_ranks(adapter, aligned, np.broadcast_to(transcript, aligned.shape[:-1]))
     dispersion = {}
     for modality, run in passes.items():
         stats = attention_dispersion(run.attention, run.span, mass=mass)
@@ -319,12 +336,14 @@ def diagnose_sample(
     letter_token, word_token = _answer_tokens(adapter, sample)
     if letter_token is not None:
         for modality, run in passes.items():
-            decision = lens_logits(adapter, run.states[:, run.decision])  # (L+1, vocab)
+            decision = run.states[:, run.decision]  # (L+1, d)
             targets = np.full(decision.shape[0], letter_token)
-            result.answer_rank[modality] = token_ranks(decision, targets)
-            result.answer_logprob[modality] = token_log_probs(decision, targets)
+            result.answer_rank[modality], result.answer_logprob[modality] = lens_ranks(
+                adapter, decision, targets
+            )
             if word_token is not None:
                 targets = np.full(decision.shape[0], word_token)
-                result.answer_word_rank[modality] = token_ranks(decision, targets)
-                result.answer_word_logprob[modality] = token_log_probs(decision, targets)
+                result.answer_word_rank[modality], result.answer_word_logprob[modality] = lens_ranks(
+                    adapter, decision, targets
+                )
     return result

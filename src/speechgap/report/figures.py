@@ -434,6 +434,8 @@ def answer_target(diagnostics: Mapping[str, Any]) -> str:
         values = (diagnostics.get(key) or {}).get("text") or []
         return float(values[-1]) if values and values[-1] is not None else -1.0
 
+    if diagnostics.get("answer_form") in ("answer", "answer_word"):
+        return str(diagnostics["answer_form"])
     probes = diagnostics.get("probes") or {}
     if probes.get("answer_word") and last("answer_word_top1") > last("answer_top1"):
         return "answer_word"
