@@ -77,6 +77,15 @@ def test_summary_is_the_mean_of_the_samples_and_resume_adds_each_once(adapter, m
     assert word["linear"][0]["n_train"] + word["linear"][0]["n_test"] == word["n_frames"]
     modality = summary["probes"]["modality"]["linear"]
     assert len(modality) == layers and modality[0]["n_test"] + modality[0]["n_train"] == 20
+    import pandas as pd
+
+    table = pd.read_parquet(tmp_path / "diagnostics" / "per_layer.parquet")
+    assert len(table) == 10 * layers and table["update_cosine"].isna().sum() == 10  # null at layer 0 only
+    means = table.groupby("layer")["lens_top1"].mean().to_numpy()
+    np.testing.assert_allclose(means, summary["lens_top1"], atol=1e-12)
+    coverage = table.groupby("layer")["speech_coverage"].mean().to_numpy()
+    assert np.isnan(coverage[0])  # block l's attention sits at layer l
+    np.testing.assert_allclose(coverage[1:], summary["dispersion"]["speech"]["coverage"])
     written = json.loads((tmp_path / "diagnostics" / "summary.json").read_text())
     assert written["n_samples"] == 10 and written["provenance"]["settings"]["base_layer"] == 1
 

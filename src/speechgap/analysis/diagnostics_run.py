@@ -8,6 +8,7 @@ Outputs in ``out_dir/diagnostics/`` (see ``docs/analysis.md``)::
     states/<name>.safetensors
                          the sample's decision-step states and mean-pooled span states per layer and modality
                          (written before its line, so a crash never leaves a line without its states)
+    per_layer.parquet    one row per (sample, layer): lens, update cosine, dispersion per run, answer ranks
     summary.json         per-layer means (lens, answer rank, dispersion speech vs text, update cosines), path
                          stability, probes per layer, provenance
 
@@ -156,11 +157,64 @@ def run_diagnostics(
             _save_states(_state_file(folder, sample.id), result, result.pooled_states, sample.id)
             sink.write({**result.to_json(), "word_labels": result.word_labels, "sample_hash": digest})
         lines = {sample.id: sink.remembered(sample.id) for sample in dataset if sink.done(sample.id)}
+    write_per_layer_table(folder / "per_layer.parquet", [lines[s.id] for s in dataset if s.id in lines])
     summary = summarize(folder, dataset, lines, settings, wrong_speech=wrong_speech)
     atomic_write_json(
         folder / "summary.json", {**summary, "provenance": provenance(settings=asdict(settings))}
     )
     return summary
+
+
+LAYER_COLUMNS = (
+    "lens_top1",
+    "lens_rank",
+    "update_cosine",
+    *(
+        f"{m}_{stat}"
+        for m in MODALITIES
+        for stat in ("normalized_entropy", "max_attention", "coverage", "span_mass")
+    ),
+    *(f"{target}_rank_{m}" for target in ("answer", "answer_word") for m in MODALITIES),
+)
+"""Columns of ``diagnostics/per_layer.parquet`` besides ``sample_id`` and ``layer``. ``update_cosine`` and the
+dispersion columns at layer l belong to block l (its update, its attention); null at layer 0."""
+
+
+def write_per_layer_table(path: Path, rows: list[dict[str, Any]]) -> None:
+    """One row per (sample, layer) of the per-sample diagnostics, written atomically."""
+    import io as _io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns: dict[str, list[Any]] = {"sample_id": [], "layer": [], **{name: [] for name in LAYER_COLUMNS}}
+    for row in rows:
+        for layer in range(len(row["lens_top1"])):
+            values = {
+                "lens_top1": row["lens_top1"][layer],
+                "lens_rank": row["lens_rank"][layer],
+                "update_cosine": row["update_cosine"][layer - 1] if layer >= 1 else None,
+            }
+            for m in MODALITIES:
+                for stat, series in row["dispersion"][m].items():
+                    values[f"{m}_{stat}"] = series[layer - 1] if layer >= 1 else None  # block l's attention
+                for target in ("answer", "answer_word"):
+                    ranks = (row.get(f"{target}_rank") or {}).get(m)
+                    values[f"{target}_rank_{m}"] = None if ranks is None else ranks[layer]
+            columns["sample_id"].append(row["id"])
+            columns["layer"].append(layer)
+            for name in LAYER_COLUMNS:
+                columns[name].append(values.get(name))
+    table = pa.table(
+        {
+            "sample_id": pa.array(columns["sample_id"], pa.string()),
+            "layer": pa.array(columns["layer"], pa.int32()),
+            **{name: pa.array(columns[name], pa.float64()) for name in LAYER_COLUMNS},
+        }
+    )
+    buffer = _io.BytesIO()
+    pq.write_table(table, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _mean(rows: list[list[float]]) -> list[float | None]:
