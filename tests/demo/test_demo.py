@@ -55,7 +55,12 @@ def test_demo_reports_paper_3s_diagnostics(demo_dir):
     assert f"covers {overall['speech']['coverage']:.1f} speech tokens" in page
     assert f"against {overall['text']['coverage']:.1f} transcript tokens" in page
     # 16 questions with four answers: enough for the answer probes, one curve per layer
-    assert len(diagnostics["probes"]["answer"]["speech"]["linear"]) == len(diagnostics["lens_top1"])
+    form = diagnostics["answer_form"]  # the mini models answer with the option's text
+    assert form == "answer_word" and diagnostics["probes"]["answer"] is None
+    assert len(diagnostics["probes"][form]["speech"]["linear"]) == len(diagnostics["lens_top1"])
+    assert "A linear probe reads the correct answer (the option&#x27;s text" in page or (
+        "A linear probe reads the correct answer (the option's text" in page
+    )
 
 
 def test_demo_rerun_resumes_without_duplicates(demo_dir):
