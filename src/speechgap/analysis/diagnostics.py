@@ -147,15 +147,18 @@ def run_pass(adapter: SpeechLLM, sample: PairedSample, modality: str) -> Modalit
     )
 
 
+def _lens(adapter: SpeechLLM, states: np.ndarray) -> torch.Tensor:
+    """Float32 lens logits ``(..., vocab)``: the model's own final norm and LM head (call in inference mode)."""
+    head = adapter.model.get_output_embeddings()
+    hidden = torch.as_tensor(states, device=head.weight.device).to(head.weight.dtype)
+    norm = adapter.final_norm
+    return head(norm(hidden) if norm is not None else hidden).float()
+
+
 def lens_logits(adapter: SpeechLLM, states: np.ndarray) -> np.ndarray:
     """The logit lens: the model's own final norm and LM head applied to states ``(..., d)`` -> ``(..., vocab)``."""
-    head = adapter.model.get_output_embeddings()
-    norm = adapter.final_norm
     with torch.inference_mode():
-        hidden = torch.as_tensor(states, device=head.weight.device).to(head.weight.dtype)
-        if norm is not None:
-            hidden = norm(hidden)
-        return head(hidden).float().cpu().numpy()
+        return _lens(adapter, states).cpu().numpy()
 
 
 def lens_ranks(adapter: SpeechLLM, states: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -163,13 +166,8 @@ def lens_ranks(adapter: SpeechLLM, states: np.ndarray, targets: np.ndarray) -> t
     of ``states`` ``(..., d)``, computed in torch without materializing the logits in float64 (the same
     numbers as :func:`~speechgap.metrics.token_ranks` / :func:`~speechgap.metrics.token_log_probs` of
     :func:`lens_logits`; tested)."""
-    head = adapter.model.get_output_embeddings()
-    norm = adapter.final_norm
     with torch.inference_mode():
-        hidden = torch.as_tensor(states, device=head.weight.device).to(head.weight.dtype)
-        if norm is not None:
-            hidden = norm(hidden)
-        logits = head(hidden).float()
+        logits = _lens(adapter, states)
         index = torch.as_tensor(np.asarray(targets), device=logits.device, dtype=torch.long)[..., None]
         chosen = logits.gather(-1, index)
         ranks = (logits > chosen).sum(-1)
