@@ -46,12 +46,15 @@ def test_summary_is_the_mean_of_the_samples_and_resume_adds_each_once(adapter, m
     first = PairedDataset.from_samples(
         list(mcq_dataset)[:4], source={"loader": "memory", "name": "mcq-fixture"}
     )
-    early = run_diagnostics(adapter, first, tmp_path, settings)
+    early = run_diagnostics(adapter, first, tmp_path, settings).summary
     assert (
         early["probes"]["answer"] is None
         and "skipped: 4 multiple-choice samples" in early["probes"]["answer_note"]
     )
-    summary = run_diagnostics(adapter, mcq_dataset, tmp_path, settings, wrong_speech=["q1", "q3", "q5"])
+    result = run_diagnostics(adapter, mcq_dataset, tmp_path, settings, wrong_speech=["q1", "q3", "q5"])
+    summary = result.summary
+    assert result.n_samples == 10 and result.dispersion == summary["dispersion_overall"]
+    assert result.folder == tmp_path / "diagnostics" and result.to_json() is summary
     lines = _lines(tmp_path)
     assert [line["id"] for line in lines] == [f"q{i}" for i in range(10)]  # each once, in order
     expected = [diagnose_sample(adapter, s, base_layer=1, stability_layers=(0, 2)) for s in mcq_dataset]

@@ -93,6 +93,40 @@ def _load_states(path: Path) -> dict[str, np.ndarray]:
     return load(path.read_bytes())
 
 
+@dataclass
+class DiagnosticsResult:
+    """What :func:`run_diagnostics` wrote.
+
+    Attributes:
+        folder: ``out_dir/diagnostics``.
+        summary: the content of ``diagnostics/summary.json`` (also ``summary.json["diagnostics"]`` of the
+            analysis), provenance included.
+    """
+
+    folder: Path
+    summary: dict[str, Any]
+
+    @property
+    def n_samples(self) -> int:
+        """Samples diagnosed."""
+        return int(self.summary["n_samples"])
+
+    @property
+    def answer_form(self) -> str:
+        """``"answer"`` (the model answers with the option letter) or ``"answer_word"`` (with its text)."""
+        return str(self.summary["answer_form"])
+
+    @property
+    def dispersion(self) -> dict[str, dict[str, float]]:
+        """Run -> attention statistic (``coverage``, ``max_attention``, ``normalized_entropy``,
+        ``span_mass``) averaged over layers and heads."""
+        return self.summary["dispersion_overall"]
+
+    def to_json(self) -> dict[str, Any]:
+        """The content of ``diagnostics/summary.json``."""
+        return self.summary
+
+
 def run_diagnostics(
     adapter: Any,
     dataset: PairedDataset,
@@ -101,8 +135,8 @@ def run_diagnostics(
     *,
     wrong_speech: Sequence[str] | None = None,
     progress: bool = False,
-) -> dict[str, Any]:
-    """Every diagnostic of paper 3 over ``dataset``; returns (and writes) the summary.
+) -> DiagnosticsResult:
+    """Every diagnostic of paper 3 over ``dataset``; writes ``diagnostics/`` and returns what it wrote.
 
     Args:
         adapter: the model.
@@ -158,11 +192,12 @@ def run_diagnostics(
             sink.write({**result.to_json(), "word_labels": result.word_labels, "sample_hash": digest})
         lines = {sample.id: sink.remembered(sample.id) for sample in dataset if sink.done(sample.id)}
     write_per_layer_table(folder / "per_layer.parquet", [lines[s.id] for s in dataset if s.id in lines])
-    summary = summarize(folder, dataset, lines, settings, wrong_speech=wrong_speech)
+    summary = _summarize(folder, dataset, lines, settings, wrong_speech=wrong_speech)
     atomic_write_json(
         folder / "summary.json", {**summary, "provenance": provenance(settings=asdict(settings))}
     )
-    return summary
+    # the result holds the file as JSON reads it back, so the analysis summary copies it unchanged
+    return DiagnosticsResult(folder, read_json(folder / "summary.json", what="diagnostics summary"))
 
 
 LAYER_COLUMNS = (
@@ -223,7 +258,7 @@ def _mean(rows: list[list[float]]) -> list[float | None]:
     return [None if not np.isfinite(v) else float(v) for v in means]
 
 
-def summarize(
+def _summarize(
     folder: Path,
     dataset: PairedDataset,
     lines: dict[str, dict[str, Any]],

@@ -883,12 +883,12 @@ def _add_diagnostics(
         wrong_speech=wrong,
         progress=progress,
     )
-    result.summary["diagnostics"] = diagnostics
+    result.summary["diagnostics"] = diagnostics.summary
     atomic_write_json(result.out_dir / "summary.json", result.summary)
     if settings.figures:
         from speechgap.report.figures import diagnostic_figures, save_png
 
-        for stem, figure in diagnostic_figures(diagnostics).items():
+        for stem, figure in diagnostic_figures(diagnostics.summary).items():
             result.figures.append(save_png(figure, result.out_dir / "figures" / f"{stem}.png"))
 
 
