@@ -30,6 +30,8 @@ _EXPORTS = {
     "compress": "speechgap.api",
     "study": "speechgap.api",
     "synthesize": "speechgap.api",
+    "run_sweep": "speechgap.sweep.run",
+    "load_spec": "speechgap.sweep.spec",
     "show_prompts": "speechgap.api",
     # their results
     "EvalResult": "speechgap.evaluation.result",
@@ -37,6 +39,7 @@ _EXPORTS = {
     "InterventionResult": "speechgap.interventions.run",
     "CompressionResult": "speechgap.compression.experiment",
     "StudyResult": "speechgap.study",
+    "SweepResult": "speechgap.sweep.run",
     "SynthesisResult": "speechgap.api",
     "PromptPreview": "speechgap.api",
     # data and models

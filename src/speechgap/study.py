@@ -96,11 +96,14 @@ class CheckpointPoint:
     measures: dict[str, float] = field(default_factory=dict)
 
 
-def read_zoo(zoo_dir: str | Path) -> list[dict[str, Any]]:
+def read_zoo(zoo_dir: str | Path, *, minimum: int = 3) -> list[dict[str, Any]]:
     """The speech checkpoints listed in ``zoo_dir/zoo.json`` with resolved paths.
 
+    Args:
+        minimum: the fewest speech checkpoints accepted (3 for a study's regression; a sweep takes any).
+
     Raises:
-        ConfigError: no ``zoo.json``; a checkpoint without a model; fewer than 3 speech checkpoints.
+        ConfigError: no ``zoo.json``; a checkpoint without a model; fewer than ``minimum`` speech checkpoints.
         DataError: a ``zoo.json`` that is not JSON or not shaped as documented, or that lists one name or
             one model folder twice (each checkpoint must be one point of the study).
     """
@@ -161,8 +164,11 @@ def read_zoo(zoo_dir: str | Path) -> list[dict[str, Any]]:
         names[name] = k
         folders[resolved] = k
         entries.append({**entry, "path": str(folder)})
-    if len(entries) < 3:
-        raise ConfigError(f"{path}: a study needs at least 3 speech checkpoints, found {len(entries)}")
+    if len(entries) < minimum:
+        raise ConfigError(
+            f"{path}: a study needs at least {minimum} speech checkpoint{'s' * (minimum != 1)}, "
+            f"found {len(entries)}"
+        )
     return entries
 
 
@@ -323,25 +329,48 @@ def _run_study_locked(
             ),
             progress=progress,
         )
-        per_sample = analysis.summary["per_sample"]
-        overall = run.macro
-        points.append(
-            CheckpointPoint(
-                name=entry["name"],
-                variant=entry["variant"],
-                path=entry["path"],
-                step=entry.get("step"),
-                text_accuracy=overall.text_accuracy,
-                speech_accuracy=overall.speech_accuracy,
-                gap=overall.gap,
-                measures={name: per_sample[key]["mean"] for name, (key, _) in MEASURES.items()},
-            )
-        )
+        points.append(point_from_runs(entry, run, analysis))
         print(
-            f"{entry['name']:<18} text {100 * overall.text_accuracy:5.1f}  speech {100 * overall.speech_accuracy:5.1f}"
-            f"  gap {100 * overall.gap:5.1f}  cos {points[-1].measures['mean_cosine']:.3f}"
-            f"  APS {points[-1].measures['aps_cos']:.3f}"
+            f"{entry['name']:<18} text {100 * run.macro.text_accuracy:5.1f}  speech "
+            f"{100 * run.macro.speech_accuracy:5.1f}  gap {100 * run.macro.gap:5.1f}  "
+            f"cos {points[-1].measures['mean_cosine']:.3f}  APS {points[-1].measures['aps_cos']:.3f}"
         )
+    record_provenance = provenance(
+        model={"zoo": str(zoo_dir)}, data=data.describe(), settings=asdict(settings)
+    )
+    return write_study(out_dir, points, record_provenance)
+
+
+def point_from_runs(entry: dict[str, Any], run: Any, analysis: Any) -> CheckpointPoint:
+    """A checkpoint's point from its evaluation (:class:`~speechgap.evaluation.result.EvalResult`) and its
+    analysis (:class:`~speechgap.analysis.AnalysisResult`): macro accuracies and the measures' means.
+
+    Args:
+        entry: ``name``, ``variant``, ``path`` and optionally ``step`` of the checkpoint.
+    """
+    per_sample = analysis.summary["per_sample"]
+    overall = run.macro
+    return CheckpointPoint(
+        name=entry["name"],
+        variant=entry["variant"],
+        path=entry["path"],
+        step=entry.get("step"),
+        text_accuracy=overall.text_accuracy,
+        speech_accuracy=overall.speech_accuracy,
+        gap=overall.gap,
+        measures={name: per_sample[key]["mean"] for name, (key, _) in MEASURES.items()},
+    )
+
+
+def write_study(
+    out_dir: str | Path, points: list[CheckpointPoint], provenance_record: dict[str, Any]
+) -> StudyResult:
+    """Regress the gap on every measure over ``points`` and write ``study.json`` and ``figures/`` there.
+
+    Args:
+        provenance_record: what produced the points (:func:`speechgap.provenance.provenance`).
+    """
+    out_dir = Path(out_dir)
     regressions = regress_points(points)
     figures = _figures(points, regressions, out_dir / "figures")
     record = {
@@ -350,9 +379,7 @@ def _run_study_locked(
         "figures": [str(p.relative_to(out_dir)) for p in figures],
         "measures": {name: label for name, (_, label) in MEASURES.items()},
         "accuracy": "macro: the mean of the subset scores (VoiceBench's Overall, paper 1's Overall)",
-        "provenance": provenance(
-            model={"zoo": str(zoo_dir)}, data=data.describe(), settings=asdict(settings)
-        ),
+        "provenance": provenance_record,
     }
     atomic_write_json(out_dir / "study.json", record)
     return StudyResult.from_record(out_dir, record)

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "capture": "write the hidden states of a whole dataset to safetensors shards (resumable)",
     "analyze": "every gap measure over a dataset: per-layer/per-sample tables, CKA, summary, figures",
     "study": "across a zoo of checkpoints, regress the gap on cosine, Euclidean distance and APS",
+    "sweep": "many models x datasets x steps as one resumable run, on worker processes or a Ray cluster",
     "intervene": "accuracy with and without a training-free intervention (angle, length, calibration, ...)",
     "compress": "merge speech tokens (Affinity Pooling, oracle, ToMe): FLOPs, TTFT, memory vs accuracy",
     "mini": "train the embedded mini speech LLM zoo, or print where the shipped default is",

@@ -1,0 +1,383 @@
+"""Where a sweep's jobs run: worker processes on this machine, or tasks on a Ray cluster.
+
+Both engines take a :class:`~speechgap.sweep.spec.Job` with :meth:`Engine.submit` and report what ended with
+:meth:`Engine.wait`: a :class:`Finished` with the job's :class:`~speechgap.sweep.job.JobOutcome` (as a
+dict), or with ``outcome=None`` and the reason when the worker was lost (killed, out of memory, node gone).
+
+- :class:`LocalEngine` starts one worker process per job (``python -m speechgap.sweep.worker``), at most as
+  many at once as the CPU and GPU slots allow; a job's GPUs are given to it with ``CUDA_VISIBLE_DEVICES``,
+  so two jobs never share a GPU unless their step asks for a fraction. A process gives all its memory
+  back when its job ends.
+- :class:`RayEngine` runs each job as a Ray task with the step's ``num_cpus``, ``num_gpus`` and ``memory``;
+  Ray queues what does not fit and re-runs a task whose worker died (``max_retries``). GPU tasks run in a
+  fresh worker each time (Ray's default for them), so a model's GPU memory is freed with its task.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from speechgap.errors import ConfigError
+from speechgap.sweep.job import STATE_DIR, safe_name
+from speechgap.sweep.spec import Job
+
+ENGINES = ("local", "ray")
+
+
+@dataclass
+class Finished:
+    """A job whose task ended: its outcome (a :class:`~speechgap.sweep.job.JobOutcome` dict), or None
+    with ``lost`` saying why the worker returned nothing."""
+
+    job_id: str
+    outcome: dict[str, Any] | None
+    lost: str | None = None
+
+
+class Engine:
+    """What the sweep driver needs of an engine."""
+
+    name = "engine"
+
+    def fits(self, job: Job) -> bool:
+        """Whether the job can start now (free slots; Ray queues by itself)."""
+        return True
+
+    def check(self, job: Job) -> str | None:
+        """Why the job can never run here (None: it can)."""
+        return None
+
+    def submit(self, job: Job) -> None:
+        raise NotImplementedError
+
+    def wait(self, timeout: float) -> list[Finished]:
+        raise NotImplementedError
+
+    @property
+    def running(self) -> list[str]:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": self.name}
+
+    def close(self) -> None:
+        """Stop what is still running (on an interrupted sweep) and let go of the engine."""
+
+
+# ------------------------------------------------------------------------------------------------- local
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use: ``CUDA_VISIBLE_DEVICES`` when set, else every CUDA device torch sees."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [part.strip() for part in listed.split(",") if part.strip() and part.strip() != "-1"]
+    try:
+        import torch
+
+        return [str(k) for k in range(torch.cuda.device_count())]
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return []
+
+
+@dataclass
+class _Process:
+    job: Job
+    process: subprocess.Popen
+    outcome_file: Path
+    cpus: int
+    gpus: list[str]
+    log: Any
+
+
+class LocalEngine(Engine):
+    """Worker processes on this machine.
+
+    Args:
+        sweep_dir: the sweep's folder (job files, outcomes and logs go under it).
+        workers: CPU slots (default: this machine's cores); a job takes ``ceil(cpus)`` of them, at most all.
+        gpus: the GPUs jobs may take (default :func:`visible_gpus`, looked up when a job asks for one).
+    """
+
+    name = "local"
+
+    def __init__(self, sweep_dir: str | Path, *, workers: int | None = None, gpus: list[str] | None = None):
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise ConfigError(f"argument 'workers' must be a whole number >= 1, got {workers!r}")
+        self.sweep_dir = Path(sweep_dir)
+        self.workers = workers or os.cpu_count() or 1
+        self._gpus = gpus
+        self._free_gpus: list[str] | None = None
+        self._busy_cpus = 0
+        self._processes: dict[str, _Process] = {}
+
+    def _gpu_pool(self) -> list[str]:
+        if self._free_gpus is None:
+            self._free_gpus = list(self._gpus if self._gpus is not None else visible_gpus())
+            self._all_gpus = list(self._free_gpus)
+        return self._free_gpus
+
+    def _needs(self, job: Job) -> tuple[int, int]:
+        cpus = min(self.workers, max(1, math.ceil(job.resources.get("cpus") or 0)))
+        gpus = math.ceil(job.resources.get("gpus") or 0)
+        return cpus, gpus
+
+    def check(self, job: Job) -> str | None:
+        _, gpus = self._needs(job)
+        if gpus:
+            self._gpu_pool()
+            if gpus > len(self._all_gpus):
+                return (
+                    f"its step asks for {gpus} GPU(s) and this machine has {len(self._all_gpus)}; lower the "
+                    "step's resources.gpus, or run on a Ray cluster with GPUs (--engine ray --address ...)"
+                )
+        return None
+
+    def fits(self, job: Job) -> bool:
+        cpus, gpus = self._needs(job)
+        if self._busy_cpus + cpus > self.workers:
+            return False
+        return not gpus or len(self._gpu_pool()) >= gpus
+
+    def submit(self, job: Job) -> None:
+        cpus, gpus = self._needs(job)
+        assigned = [self._gpu_pool().pop(0) for _ in range(gpus)]
+        tasks = self.sweep_dir / STATE_DIR / "tasks"
+        tasks.mkdir(parents=True, exist_ok=True)
+        name = safe_name(job.id)
+        job_file = tasks / f"{name}.job.json"
+        outcome_file = tasks / f"{name}.outcome.json"
+        outcome_file.unlink(missing_ok=True)
+        job_file.write_text(json.dumps(job.to_json()), encoding="utf-8")
+        env = dict(os.environ)
+        threads = str(cpus)
+        env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
+                   NUMBA_NUM_THREADS=threads, TOKENIZERS_PARALLELISM="false")  # fmt: skip
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(assigned) if assigned else ""
+        logs = self.sweep_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log = open(logs / f"{name}.log", "a", encoding="utf-8")  # noqa: SIM115 - closed when the job ends
+        log.write(f"--- start {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        log.flush()
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "speechgap.sweep.job",
+                str(job_file),
+                str(outcome_file),
+                str(self.sweep_dir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+        self._busy_cpus += cpus
+        self._processes[job.id] = _Process(job, process, outcome_file, cpus, assigned, log)
+
+    def wait(self, timeout: float) -> list[Finished]:
+        deadline = time.monotonic() + timeout
+        while True:
+            ended = [entry for entry in self._processes.values() if entry.process.poll() is not None]
+            if ended or time.monotonic() >= deadline or not self._processes:
+                break
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+        finished = []
+        for entry in ended:
+            del self._processes[entry.job.id]
+            self._busy_cpus -= entry.cpus
+            self._gpu_pool().extend(entry.gpus)
+            entry.log.close()
+            code = entry.process.returncode
+            outcome = None
+            if code == 0 and entry.outcome_file.is_file():
+                outcome = json.loads(entry.outcome_file.read_text(encoding="utf-8"))
+                entry.outcome_file.unlink()
+            if outcome is not None:
+                finished.append(Finished(entry.job.id, outcome))
+                continue
+            reason = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+            finished.append(Finished(entry.job.id, None, lost=f"worker process {entry.process.pid} {reason}"))
+        return finished
+
+    @property
+    def running(self) -> list[str]:
+        return list(self._processes)
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": self.name, "workers": self.workers}
+
+    def close(self) -> None:
+        for entry in self._processes.values():
+            entry.process.terminate()
+        for entry in self._processes.values():
+            try:
+                entry.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                entry.process.kill()
+                entry.process.wait()
+            entry.log.close()
+        self._processes.clear()
+
+
+# --------------------------------------------------------------------------------------------------- ray
+
+
+def _ray_task(record: dict[str, Any], sweep_dir: str) -> dict[str, Any]:
+    from speechgap.sweep.job import run_job
+
+    return run_job(record, sweep_dir)
+
+
+class RayEngine(Engine):
+    """Jobs as Ray tasks.
+
+    Args:
+        sweep_dir: the sweep's folder; on a cluster it must be on a file system every node sees (the
+            model and data paths too).
+        address: a running cluster (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``); None starts a
+            local Ray instance for this sweep (with ``workers`` CPUs), unless this process is already
+            connected to one (``ray.init`` was called), which is then used as it is.
+        workers: CPUs of the local instance this engine starts (default: this machine's cores).
+        retries: times Ray re-runs a task whose worker died (killed, out of memory, node lost).
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        sweep_dir: str | Path,
+        *,
+        address: str | None = None,
+        workers: int | None = None,
+        retries: int = 3,
+    ) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("argument 'engine' ray needs Ray: pip install 'ray>=2.9'") from None
+        self._ray = ray
+        self.sweep_dir = str(Path(sweep_dir))
+        self.retries = retries
+        self._owns = False
+        if ray.is_initialized():
+            if address is not None:
+                raise ConfigError(
+                    "argument 'address': this process is already connected to a Ray cluster; leave the "
+                    "address out to use that one"
+                )
+        else:
+            options: dict[str, Any] = {"include_dashboard": False, "logging_level": "WARNING"}
+            if address is None:
+                options["num_cpus"] = workers or os.cpu_count() or 1
+            try:
+                ray.init(address=address, **options)
+            except (ConnectionError, RuntimeError, ValueError) as err:
+                reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+                raise ConfigError(
+                    f"argument 'address': cannot join the Ray cluster at {address!r}: {reason}"
+                ) from None
+            self._owns = True
+        self._remote = ray.remote(_ray_task)
+        self._refs: dict[Any, str] = {}
+
+    def check(self, job: Job) -> str | None:
+        total = self._ray.cluster_resources()
+        cpus = float(job.resources.get("cpus") or 0)
+        gpus = float(job.resources.get("gpus") or 0)
+        if gpus > total.get("GPU", 0):
+            return (
+                f"its step asks for {gpus:g} GPU(s) and the Ray cluster has {total.get('GPU', 0):g}; lower the "
+                "step's resources.gpus or add GPU nodes"
+            )
+        if cpus > total.get("CPU", 0):
+            return f"its step asks for {cpus:g} CPUs and the Ray cluster has {total.get('CPU', 0):g}"
+        return None
+
+    def submit(self, job: Job) -> None:
+        resources = job.resources
+        options: dict[str, Any] = {
+            "num_cpus": float(resources.get("cpus") or 0),
+            "num_gpus": float(resources.get("gpus") or 0),
+            "max_retries": self.retries,
+            "retry_exceptions": False,
+            "name": job.id,
+        }
+        if resources.get("memory"):
+            options["memory"] = int(resources["memory"])
+        ref = self._remote.options(**options).remote(job.to_json(), self.sweep_dir)
+        self._refs[ref] = job.id
+
+    def wait(self, timeout: float) -> list[Finished]:
+        if not self._refs:
+            time.sleep(min(timeout, 0.05))
+            return []
+        ready, _ = self._ray.wait(
+            list(self._refs), num_returns=len(self._refs), timeout=timeout, fetch_local=True
+        )
+        if not ready:
+            ready, _ = self._ray.wait(list(self._refs), num_returns=1, timeout=0)
+        finished = []
+        for ref in ready:
+            job_id = self._refs.pop(ref)
+            try:
+                finished.append(Finished(job_id, self._ray.get(ref)))
+            except self._ray.exceptions.RayError as err:
+                reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                finished.append(
+                    Finished(
+                        job_id, None, lost=f"{type(err).__name__} after {self.retries} retries: {reason}"
+                    )
+                )
+        return finished
+
+    @property
+    def running(self) -> list[str]:
+        return list(self._refs.values())
+
+    def describe(self) -> dict[str, Any]:
+        resources = self._ray.cluster_resources()
+        return {
+            "engine": self.name,
+            "cluster": {key: resources[key] for key in ("CPU", "GPU", "memory") if key in resources},
+            "nodes": len([node for node in self._ray.nodes() if node.get("Alive")]),
+        }
+
+    def close(self) -> None:
+        for ref in list(self._refs):
+            self._ray.cancel(ref, force=True)
+        self._refs.clear()
+        if self._owns:
+            self._ray.shutdown()
+
+
+def make_engine(
+    name: str,
+    sweep_dir: str | Path,
+    *,
+    workers: int | None = None,
+    address: str | None = None,
+    retries: int = 3,
+) -> Engine:
+    """The engine called ``name`` (``local`` or ``ray``)."""
+    if name == "local":
+        if address is not None:
+            raise ConfigError("argument 'address' is for the ray engine (argument 'engine' ray)")
+        return LocalEngine(sweep_dir, workers=workers)
+    if name == "ray":
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise ConfigError(f"argument 'workers' must be a whole number >= 1, got {workers!r}")
+        if workers is not None and address is not None:
+            raise ConfigError("argument 'workers' sizes a local Ray instance; a cluster (argument 'address') "
+                              "has its own")  # fmt: skip
+        return RayEngine(sweep_dir, address=address, workers=workers, retries=retries)
+    raise ConfigError(f"argument 'engine' must be one of {', '.join(ENGINES)}, got {name!r}")
