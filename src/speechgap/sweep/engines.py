@@ -171,7 +171,7 @@ class LocalEngine(Engine):
             [
                 sys.executable,
                 "-m",
-                "speechgap.sweep.job",
+                "speechgap.sweep.worker",
                 str(job_file),
                 str(outcome_file),
                 str(self.sweep_dir),

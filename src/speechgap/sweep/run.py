@@ -12,6 +12,8 @@ writes the table across all jobs, the zoo study per dataset where eval and analy
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -221,18 +223,30 @@ def _python_call(job: Job) -> str:
     return f"speechgap.{names[job.verb]}({', '.join(arguments)})"
 
 
+def _keys(jobs: list[Job]) -> dict[str, str]:
+    """Each job's key, folded with the keys of the jobs it needs: an analysis that joins an evaluation's
+    answers is not reused when the evaluation's settings changed."""
+    keys: dict[str, str] = {}
+    for job in jobs:  # expand lists the jobs a job needs before it
+        content = json.dumps([job.key, *(keys[needed] for needed in job.after)])
+        keys[job.id] = hashlib.sha256(content.encode()).hexdigest()[:16]
+    return keys
+
+
 def _initial_statuses(jobs: list[Job], out_dir: Path) -> dict[str, JobStatus]:
     earlier = {job["id"]: job for job in (_read_record(out_dir) or {"jobs": []})["jobs"]}
     by_id = {job.id: job for job in jobs}
+    keys = _keys(jobs)
     statuses: dict[str, JobStatus] = {}
     for job in jobs:
+        key = keys[job.id]
         statuses[job.id] = JobStatus(
             id=job.id, kind=job.kind, verb=job.verb, model=job.model["name"], data=job.data["name"],
-            step=job.step, out_dir=job.out_dir, settings=job.settings, call=_python_call(job), key=job.key,
+            step=job.step, out_dir=job.out_dir, settings=job.settings, call=_python_call(job), key=key,
             shard=job.shard,
         )  # fmt: skip
         before = earlier.get(job.id)
-        if before and before.get("status") == "done" and before.get("key") == job.key and is_finished(job):
+        if before and before.get("status") == "done" and before.get("key") == key and is_finished(job):
             status = statuses[job.id]
             status.status, status.reused = "done", True
             for name in ("host", "started", "finished", "duration_s", "records"):
