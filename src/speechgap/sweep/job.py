@@ -176,7 +176,7 @@ def _set_threads(job: Job) -> None:
 
 
 def _run(job: Job) -> None:
-    from speechgap import api
+    import speechgap.api as api
 
     if job.kind == "merge":
         _merge(job)

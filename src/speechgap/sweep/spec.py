@@ -295,7 +295,7 @@ def _data_name(parsed: Any) -> str:
 def verb_arguments(verb: str) -> set[str]:
     """The settings a step of ``verb`` may give: the keyword arguments of its :mod:`speechgap.api` verb,
     less those the sweep sets itself."""
-    from speechgap import api
+    import speechgap.api as api
 
     function = {"eval": api.evaluate, "analyze": api.analyze, "intervene": api.intervene,
                 "compress": api.compress}[verb]  # fmt: skip
