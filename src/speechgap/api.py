@@ -178,6 +178,7 @@ def evaluate(
     dtype: Any = None,
     trust_remote_code: bool = False,
     progress: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> EvalResult:
     """Speech vs text accuracy of ``model`` on paired ``data`` (``speechgap eval``); resumable.
 
@@ -197,12 +198,19 @@ def evaluate(
         instruction, system_prompt: replace the protocol's instruction and system prompt (recorded as
             ``prompt_overrides``); with device, dtype, trust_remote_code: used when ``model`` is loaded here.
         progress: show a progress bar.
+        shard: ``(k, K)``: evaluate only block ``k`` (0-based) of ``K`` contiguous, near-equal blocks of the
+            data after ``limit`` (:meth:`~speechgap.data.types.PairedDataset.shard`), into a folder of its
+            own; :func:`speechgap.evaluation.shards.merge_eval_shards` merges the shards' folders into the
+            unsharded run's.
 
     Returns:
         :class:`~speechgap.evaluation.result.EvalResult`.
     """
+    from speechgap.data.types import check_shard
     from speechgap.evaluation.report import score_run
     from speechgap.evaluation.run import evaluate as run_evaluation
+
+    shard = check_shard(shard, "shard")
 
     settings = EvalSettings(
         modalities=_modalities(modality),
@@ -220,6 +228,8 @@ def evaluate(
     _check_loaded(model, **loading, **prompts)
     prepare_out_dir(out_dir)
     pairs = _data(data)
+    if shard is not None:
+        pairs = pairs.limit(limit).shard(*shard)
     adapter = _model(model, **loading, **prompts)
     base = None
     if base_model is not None:
@@ -370,6 +380,7 @@ def analyze(
     trust_remote_code: bool = False,
     progress: bool = False,
     command: list[str] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> AnalysisResult:
     """Every gap measure per sample and layer, cross-layer CKA, APS and figures (``speechgap analyze``).
 
@@ -378,6 +389,8 @@ def analyze(
     correctness joins the per-sample table. ``protocol``: the prompts of a model loaded here (as
     :func:`evaluate`; default ``voicebench``). ``diagnostics``: also paper 3's diagnostics (logit lens,
     probes, attention dispersion, update vectors, path stability; needs ``model``; docs/analysis.md).
+    ``shard``: ``(k, K)``: plan the whole run, analyse only block ``k`` (0-based) of ``K`` of its samples
+    (:attr:`AnalysisSettings.shard`); :func:`speechgap.analysis.shards.merge_analysis_shards` merges them.
     """
     from speechgap.analysis import analyze as run_analysis
 
@@ -398,6 +411,7 @@ def analyze(
         band_tolerance=band_tolerance,
         figures=figures,
         diagnostics=diagnostics,
+        shard=shard,
     )
     if model is not None:
         _check_loaded(

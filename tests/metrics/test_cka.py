@@ -252,3 +252,105 @@ def test_float32_gram_products_agree_with_float64():
         assert not np.array_equal(mixed, exact) or debiased  # the float32 path really ran
     with pytest.raises(ConfigError, match="gram_precision"):
         cross_layer_cka(xs, ys, gram_precision="half")
+
+
+def _sharded(xs, ys, blocks, debiased, accumulate="auto", max_bytes=2 * 2**30, origin=True):
+    """One accumulator per row block, each given the first block's rows as its origin (as the shards of a
+    sharded analysis are given the run's first sample)."""
+    shards = []
+    for start, stop in blocks:
+        accumulator = CrossLayerCKA(debiased=debiased, accumulate=accumulate, max_bytes=max_bytes)
+        if origin:
+            first_start, first_stop = blocks[0]
+            accumulator.set_origin(xs[:, first_start:first_stop], ys[:, first_start:first_stop])
+        accumulator.update(xs[:, start:stop], ys[:, start:stop])
+        shards.append(accumulator)
+    return shards
+
+
+@pytest.mark.parametrize("accumulate", ["feature", "rows"])
+@pytest.mark.parametrize("debiased", [False, True])
+def test_merged_shard_accumulators_equal_one_accumulator_and_the_full_computation(accumulate, debiased):
+    # large common offsets: summing in another frame than the first block's would cost precision
+    xs, ys = layered_pair(14, 61, 3, 6, 2, 5, offset=1e4)
+    blocks = [(0, 9), (9, 30), (30, 61)]
+    single = CrossLayerCKA(debiased=debiased, accumulate=accumulate)
+    for start, stop in blocks:
+        single.update(xs[:, start:stop], ys[:, start:stop])
+    merged = CrossLayerCKA(debiased=debiased)
+    for shard in _sharded(xs, ys, blocks, debiased, accumulate):
+        merged.merge(shard)
+    assert merged.n_rows == 61 and merged.accumulate == accumulate
+    full = np.array([[reference_cka(x, y, debiased) for y in ys] for x in xs])
+    np.testing.assert_allclose(merged.compute(), single.compute(), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        merged.compute(), cross_layer_cka(xs, ys, debiased=debiased), rtol=0, atol=1e-9
+    )
+    np.testing.assert_allclose(merged.compute(), full, rtol=0, atol=1e-9)
+    assert np.ptp(full) > 0.01  # layers differ: a merge that mixed up layers would show
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_merge_after_a_save_and_reload_keeps_the_origin(debiased, tmp_path):
+    xs, ys = layered_pair(15, 48, 2, 5, 3, 4, offset=-300.0)
+    blocks = [(0, 7), (7, 20), (20, 48)]
+    reloaded = []
+    for k, shard in enumerate(_sharded(xs, ys, blocks, debiased, "feature")):
+        np.savez(tmp_path / f"shard{k}.npz", **shard.state_dict())
+        with np.load(tmp_path / f"shard{k}.npz", allow_pickle=False) as saved:
+            reloaded.append(CrossLayerCKA.from_state({key: saved[key] for key in saved.files}))
+    for name in CrossLayerCKA._ORIGIN:
+        np.testing.assert_array_equal(getattr(reloaded[2], name), getattr(reloaded[0], name))
+    merged = CrossLayerCKA(debiased=debiased)
+    for shard in reloaded:
+        merged.merge(shard)
+    np.testing.assert_allclose(merged.compute(), cross_layer_cka(xs, ys, debiased=debiased), atol=1e-9)
+    # taking over the first shard copied its sums: the shard itself is unchanged by the later merges
+    assert reloaded[0].n_rows == 7 and merged.n_rows == 48
+
+
+def test_set_origin_without_rows_adds_nothing_and_an_origin_only_shard_merges():
+    xs, ys = layered_pair(16, 30, 2, 4, 2, 4, offset=80.0)
+    for accumulate in ("feature", "rows"):
+        plain = CrossLayerCKA(accumulate=accumulate)
+        plain.update(xs[:, :5], ys[:, :5])  # its origin: the first batch, the rows given to `empty`
+        plain.update(xs[:, 5:], ys[:, 5:])
+        empty = CrossLayerCKA(accumulate=accumulate)
+        empty.set_origin(xs[:, :5], ys[:, :5])
+        assert empty.n_rows == 0 and empty.shape == (2, 4, 2, 4)
+        with pytest.raises(ConfigError, match="at least 2 rows"):
+            empty.compute()
+        state = CrossLayerCKA.from_state(empty.state_dict())  # a shard whose samples all had no rows
+        plain.merge(state)
+        assert plain.n_rows == 30
+        np.testing.assert_allclose(plain.compute(), cross_layer_cka(xs, ys), atol=1e-12)
+
+
+def test_merge_refuses_accumulators_that_do_not_add_up():
+    xs, ys = layered_pair(17, 40, 2, 5, 2, 4, offset=10.0)
+    first = CrossLayerCKA(accumulate="feature")
+    first.update(xs[:, :20], ys[:, :20])
+    # its own first batch as origin, not the agreed one
+    other_origin = CrossLayerCKA(accumulate="feature")
+    other_origin.update(xs[:, 20:], ys[:, 20:])
+    with pytest.raises(ConfigError, match="another origin.*set_origin"):
+        first.merge(other_origin)
+    debiased = CrossLayerCKA(debiased=True)
+    debiased.update(xs[:, 20:], ys[:, 20:])
+    with pytest.raises(ConfigError, match="debiased=True"):
+        first.merge(debiased)
+    narrower = CrossLayerCKA(accumulate="feature")
+    narrower.update(xs[:, 20:, :4], ys[:, 20:])
+    with pytest.raises(ConfigError, match=r"\(layers, dim\)"):
+        first.merge(narrower)
+    rows = CrossLayerCKA(accumulate="rows")
+    rows.update(xs[:, 20:], ys[:, 20:])
+    with pytest.raises(ConfigError, match="accumulates 'rows'"):
+        first.merge(rows)
+    with pytest.raises(ConfigError, match="argument 'other' must be a CrossLayerCKA"):
+        first.merge(np.zeros(3))
+    assert first.n_rows == 20  # nothing was added by the refused merges
+    with pytest.raises(ConfigError, match="origin is already set"):
+        first.set_origin(xs[:, :3], ys[:, :3])
+    with pytest.raises(ConfigError, match="different numbers of rows"):
+        CrossLayerCKA().set_origin(xs[:, :3], ys[:, :4])

@@ -194,3 +194,130 @@ def test_a_worker_killed_mid_job_is_run_again_and_every_record_is_written_once(
     by_key = {(r["id"], r["modality"]): r for r in _records(hand / "results.jsonl")}
     assert {(r["id"], r["modality"]): r for r in records} == by_key
     assert _without_provenance(results.parent / "summary.json") == _without_provenance(hand / "summary.json")
+
+
+def _assert_close(got, expected, path="summary"):
+    """Equal JSON, floats to 1e-9 (sums of a merged accumulator differ from one pass in the last bits)."""
+    if isinstance(expected, float) and isinstance(got, float):
+        assert got == pytest.approx(expected, rel=1e-9, abs=1e-12), path
+    elif isinstance(expected, dict):
+        assert isinstance(got, dict) and got.keys() == expected.keys(), path
+        for key in expected:
+            _assert_close(got[key], expected[key], f"{path}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(got, list) and len(got) == len(expected), path
+        for k, (a, b) in enumerate(zip(got, expected, strict=True)):
+            _assert_close(a, b, f"{path}[{k}]")
+    else:
+        assert got == expected, path
+
+
+def test_sharded_steps_merge_into_exactly_the_unsharded_runs(
+    tiny_zoo, pairs, by_hand, tmp_path, ray_instance
+):
+    steps = [
+        {"verb": "eval", "settings": EVAL, "shards": 3},
+        {"verb": "analyze", "settings": {"figures": False}, "shards": 2},
+    ]
+    spec = _write_spec(tmp_path, [str(tiny_zoo / "full-a")], pairs, steps)
+    out = tmp_path / "out"
+    result = run_sweep(spec, out, engine="ray", progress=False)
+    assert result.counts()["done"] == 3 + 1 + 2 + 1 and not result.failed
+    shard_jobs = [job for job in result.jobs if job.shard is not None]
+    assert sorted(job.records for job in shard_jobs if job.verb == "eval") == [4, 4, 6]  # 7 samples: 3+2+2
+    merged = out / "jobs" / "full-a" / "qs"
+    # eval: every record exactly once, in the unsharded run's order, and the same summary
+    assert_same_eval(merged / "eval", by_hand / "full-a" / "eval")
+    # analyze: the same samples and tables, the CKA merged from the shards' sums to 1e-9
+    assert _records(merged / "analyze" / "samples.jsonl") == _records(
+        by_hand / "full-a" / "analyze" / "samples.jsonl"
+    )
+    got = pq.read_table(merged / "analyze" / "per_sample.parquet").to_pandas()
+    expected = pq.read_table(by_hand / "full-a" / "analyze" / "per_sample.parquet").to_pandas()
+    assert got.equals(expected)
+    np.testing.assert_allclose(
+        np.load(merged / "analyze" / "cka.npy"),
+        np.load(by_hand / "full-a" / "analyze" / "cka.npy"),
+        rtol=0,
+        atol=1e-9,
+    )
+    _assert_close(
+        _without_provenance(merged / "analyze" / "summary.json"),
+        _without_provenance(by_hand / "full-a" / "analyze" / "summary.json"),
+    )
+    # the merged eval folder is a finished unsharded run: the verb run by hand into it has nothing to do
+    again = speechgap.evaluate(str(tiny_zoo / "full-a"), str(pairs), merged / "eval", **EVAL)
+    assert again.written == 0
+
+
+class _Judge:
+    """An OpenAI-compatible judge on 127.0.0.1: a score from the answer's length (so any run gets the same
+    verdicts); bounded in time."""
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                outer.requests += 1
+                score = 1 + len(body["messages"][-1]["content"]) % 5
+                data = json.dumps(
+                    {"choices": [{"index": 0, "message": {"role": "assistant", "content": str(score)}}]}
+                )
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data.encode())
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_judged_shards_merge_their_verdicts_without_asking_the_judge_again(tiny_zoo, tmp_path):
+    from speechgap.scoring import Judge, JudgeConfig
+
+    folder = tmp_path / "open"
+    (folder / "audio").mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    with open(folder / "manifest.jsonl", "w") as handle:
+        for i in range(5):
+            import soundfile as sf
+
+            sf.write(folder / "audio" / f"o{i}.wav", 0.2 * rng.standard_normal(7000 + 500 * i), 16000)
+            handle.write(json.dumps({"id": f"o{i}", "text": f"Tell me about {i} rivers.", "audio": f"audio/o{i}.wav",
+                                     "subset": "alpacaeval"}) + "\n")  # fmt: skip
+    judge = _Judge()
+    try:
+        config = {"url": judge.url, "model": "judge", "timeout_s": 10.0}
+        settings = {**EVAL, "judge": config}
+        steps = [{"verb": "eval", "settings": settings, "shards": 2}]
+        spec = _write_spec(tmp_path, [str(tiny_zoo / "full-a")], folder / "manifest.jsonl", steps)
+        result = run_sweep(spec, tmp_path / "out", workers=2, progress=False)
+        assert not result.failed
+        asked = judge.requests
+        assert asked == 2 * 5  # each shard judged its own answers once, the merge asked nothing
+        hand = tmp_path / "hand"
+        speechgap.evaluate(str(tiny_zoo / "full-a"), str(folder / "manifest.jsonl"), hand, **EVAL,
+                           judge=Judge(JudgeConfig(**config)))  # fmt: skip
+        merged = tmp_path / "out" / "jobs" / "full-a" / "qs" / "eval"
+        records = _records(merged / "results.jsonl")
+        assert all(r["rule"] != "not_judged" and r["score"] is not None for r in records)
+        assert_same_eval(merged, hand)
+    finally:
+        judge.close()

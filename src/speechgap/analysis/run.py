@@ -23,7 +23,7 @@ import json
 import math
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ import numpy as np
 
 from speechgap.analysis.pairing import PAIRINGS
 from speechgap.analysis.sample import LAYER_MEASURES, PathView, measure_sample, path_view
-from speechgap.data.types import PairedDataset, PairedSample, sample_hash
+from speechgap.data.types import PairedDataset, PairedSample, check_shard, sample_hash, shard_range
 from speechgap.errors import ConfigError, DataError, ModelError
 from speechgap.io import (
     JsonlAppender,
@@ -73,7 +73,7 @@ CORRELATED_MEASURES = (
 """Measures related to speech-answer correctness when an eval run is given."""
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-_RESUME_KEYS = ("layers", "include_layer0", "cka_pairing", "base_layer", "debiased", "source")
+_RESUME_KEYS = ("layers", "include_layer0", "cka_pairing", "base_layer", "debiased", "shard", "source")
 
 
 @dataclass
@@ -101,6 +101,10 @@ class AnalysisSettings:
         diagnostics: also run paper 3's diagnostics (logit lens, probes, attention dispersion, update
             vectors, path stability; :mod:`speechgap.analysis.diagnostics_run`) into ``diagnostics/`` and
             ``summary.json["diagnostics"]``; needs a model source (attention and the lens need the model).
+        shard: ``(k, K)``: plan the whole run as usual (limit, layers, path samples), then analyse only block
+            ``k`` (0-based) of ``K`` contiguous, near-equal blocks of the planned samples
+            (:func:`speechgap.data.types.shard_range`); the shards' folders merge into the unsharded run's
+            with :func:`speechgap.analysis.shards.merge_analysis_shards`. None = every sample.
     """
 
     layers: list[int] | None = None
@@ -115,6 +119,7 @@ class AnalysisSettings:
     cka_max_bytes: int = 2 * 2**30
     figures: bool = True
     diagnostics: bool = False
+    shard: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         """Refuse settings that cannot work, before a model is loaded or a file is written."""
@@ -150,6 +155,12 @@ class AnalysisSettings:
         if not (_is_int(self.cka_max_bytes) and self.cka_max_bytes >= 0):
             raise ConfigError(
                 f"argument 'cka_max_bytes' must be a whole number >= 0, got {self.cka_max_bytes!r}"
+            )
+        self.shard = check_shard(self.shard, "shard")
+        if self.shard is not None and self.diagnostics:
+            raise ConfigError(
+                "argument 'shard' cannot be combined with argument 'diagnostics': the diagnostics' probes are "
+                "trained on all samples together; run the diagnostics unsharded"
             )
 
 
@@ -535,6 +546,7 @@ def _plan(source: _Source, settings: AnalysisSettings) -> _Plan:
 def _settings_record(settings: AnalysisSettings, plan: _Plan) -> dict[str, Any]:
     record = asdict(settings)
     record.update(
+        shard=None if settings.shard is None else list(settings.shard),  # as JSON reads it back
         layers=plan.layers,
         base_layer=plan.base_layer,
         path_samples=plan.path_samples,
@@ -759,7 +771,8 @@ def _analyze_locked(
             "argument 'diagnostics' needs the model (attention weights and the logit lens are not in a "
             "captures folder): analyse with the model and the data instead"
         )
-    plan = _plan(src, settings)
+    full_plan = _plan(src, settings)
+    plan = _shard_plan(full_plan, settings.shard)
     eval_records = _read_eval(eval_dir, plan.ids) if eval_dir is not None else None
     settings_record = _settings_record(settings, plan)
     description = src.describe()
@@ -772,6 +785,14 @@ def _analyze_locked(
     run_record["source"] = description
     if src.skipped:
         run_record["capture_skipped"] = src.skipped
+    if settings.shard is not None:
+        # what the merge needs to rebuild the whole run's plan without the model
+        run_record["shard"] = {
+            "index": settings.shard[0],
+            "count": settings.shard[1],
+            "ids": plan.ids,
+            "planned_ids": full_plan.ids,
+        }
     _check_resume(out_dir / RUN_FILE, run_record)
     samples_path = out_dir / SAMPLES_FILE
     earlier_file = _read_samples(samples_path) if samples_path.is_file() else _SampleFile({}, {})
@@ -794,9 +815,12 @@ def _analyze_locked(
     with JsonlAppender(samples_path, key=lambda r: r["id"]) as sink:
         if not in_state_set <= sink.done_keys or not in_state_set <= set(plan.ids):
             # a CKA state holding samples the sample file lacks belongs to another run, and one holding
-            # samples outside this run's (e.g. a smaller --limit) would mix them in: rebuild it
+            # samples outside this run's (e.g. a smaller --limit, another shard) would mix them in: rebuild it
             accumulator = CrossLayerCKA(debiased=settings.debiased, max_bytes=settings.cka_max_bytes)
             in_state, in_state_set = [], set()
+        anchor: tuple[str, _Item] | None = None
+        if settings.shard is not None and accumulator.shape is None:
+            anchor = _set_anchor_origin(accumulator, src, full_plan, settings)
         for sample_id in _progress(plan.ids, progress):
             done = sink.done(sample_id)
             if done and (sample_id in in_state_set or sample_id in skipped_before):
@@ -806,7 +830,10 @@ def _analyze_locked(
             content_hash = None
             try:
                 content_hash = src.sample_hash(sample_id)
-                item = src.load(sample_id, plan.load_layers)
+                if anchor is not None and anchor[0] == sample_id:
+                    item, anchor = anchor[1], None
+                else:
+                    item = src.load(sample_id, plan.load_layers)
                 measures, view = _measure(item, plan, settings, want_view=sample_id in plan.path_samples)
             except ModelError as err:
                 if done:
@@ -845,6 +872,47 @@ def _analyze_locked(
         assert isinstance(src, _ModelSource)
         _add_diagnostics(result, src, plan, settings, eval_records, progress)
     return result
+
+
+def _shard_plan(plan: _Plan, shard: tuple[int, int] | None) -> _Plan:
+    """``plan`` with only the samples of block ``shard = (k, K)`` of its ids (all of them for None).
+
+    Raises:
+        ConfigError: the block holds no sample (more shards than planned samples).
+    """
+    if shard is None:
+        return plan
+    index, count = shard
+    positions = shard_range(len(plan.ids), index, count)
+    if not positions:
+        raise ConfigError(
+            f"argument 'shard': block {index + 1} of {count} holds no sample: the run plans "
+            f"{len(plan.ids)} sample(s); use at most {len(plan.ids)} shards"
+        )
+    return replace(plan, ids=plan.ids[positions.start : positions.stop])
+
+
+def _set_anchor_origin(
+    accumulator: CrossLayerCKA, src: _Source, full_plan: _Plan, settings: AnalysisSettings
+) -> tuple[str, _Item] | None:
+    """Give a shard's CKA accumulator the origin of the unsharded run's: the rows of the first planned
+    sample that has any (the unsharded accumulator takes its origin from its first batch, which is that
+    sample's rows). Every shard finds the same sample, so their sums add up (:meth:`CrossLayerCKA.merge`).
+
+    Returns:
+        ``(sample_id, item)`` of that sample, loaded (the shard that holds it need not load it again), or
+        None when no planned sample has rows.
+    """
+    for sample_id in full_plan.ids:
+        try:
+            item = src.load(sample_id, full_plan.load_layers)
+            measures, _ = _measure(item, full_plan, settings, want_view=False)
+        except ModelError:
+            continue  # the unsharded run skips it, and so adds no rows from it
+        if measures.rows.n_rows:
+            accumulator.set_origin(measures.rows.speech, measures.rows.text)
+            return sample_id, item
+    return None
 
 
 def diagnostic_stability_layers(num_layers: int) -> tuple[int, ...]:
@@ -1057,7 +1125,8 @@ def _finish(
     records = [by_id[sid] for sid in plan.ids if sid in by_id and "skipped" not in by_id[sid]]
     skipped = {sid: by_id[sid]["skipped"] for sid in plan.ids if sid in by_id and "skipped" in by_id[sid]}
     skipped.update({sid: reason for sid, reason in run_record.get("capture_skipped", {}).items()})
-    if not records:
+    if not records and settings.shard is None:
+        # a shard may hold only skipped samples: the merge takes what it has
         raise DataError("no sample could be analysed", path=out_dir / SAMPLES_FILE)
     # the data this folder's results come from: id -> content hash of every sample analysed or skipped
     run_record["fingerprint"] = {sid: by_id[sid].get("hash") for sid in plan.ids if sid in by_id}
@@ -1160,7 +1229,9 @@ def _finish(
         "provenance": run_record,
     }
     atomic_write_json(out_dir / "summary.json", summary)
-    figures = _write_figures(out_dir, summary, cka_matrix, records, plan) if settings.figures else []
+    figures = (
+        _write_figures(out_dir, summary, cka_matrix, records, plan) if settings.figures and records else []
+    )
     return AnalysisResult(out_dir, summary, cka_matrix, len(records), n_new, skipped, figures)
 
 

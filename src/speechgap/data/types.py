@@ -8,7 +8,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from speechgap.errors import DataError, SpeechgapError
+from speechgap.errors import ConfigError, DataError, SpeechgapError
 
 SAMPLE_RATE = 16_000
 """Hz. Every waveform inside speechgap is float32 mono at this rate."""
@@ -97,6 +97,57 @@ def sample_hash(sample: PairedSample) -> str:
     audio = np.ascontiguousarray(np.asarray(sample.audio, dtype=np.float32))
     digest.update(audio.tobytes())
     return digest.hexdigest()[:16]
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def shard_range(length: int, index: int, count: int) -> range:
+    """The positions of block ``index`` (0-based) of ``count`` contiguous blocks of ``length`` items.
+
+    The split of :func:`numpy.array_split`: every block holds ``length // count`` items and the first
+    ``length % count`` blocks one more, so the blocks in order cover ``range(length)`` exactly once. The
+    one rule for :meth:`PairedDataset.shard` and for sharded analyses.
+
+    Raises:
+        ConfigError: ``count`` not a whole number >= 1 (``argument 'count'``), ``index`` not a whole number
+            in ``[0, count)`` (``argument 'index'``).
+    """
+    if not _is_whole(count) or count < 1:
+        raise ConfigError(f"argument 'count' must be a whole number >= 1, got {count!r}")
+    if not _is_whole(index) or not 0 <= index < count:
+        raise ConfigError(f"argument 'index' must be a whole number in [0, {count}), got {index!r}")
+    size, extra = divmod(int(length), int(count))
+    start = int(index) * size + min(int(index), extra)
+    return range(start, start + size + (1 if index < extra else 0))
+
+
+def check_shard(value: Any, argument: str = "shard") -> tuple[int, int] | None:
+    """``value`` as a ``(index, count)`` shard, 0-based index, or None; a list (as read from JSON) is fine.
+
+    Raises:
+        ConfigError: not two whole numbers with ``0 <= index < count`` (named as ``argument``).
+    """
+    if value is None:
+        return None
+    if (
+        isinstance(value, (str, bytes))
+        or not isinstance(value, Sequence)
+        or len(value) != 2
+        or not all(_is_whole(part) for part in value)
+    ):
+        raise ConfigError(
+            f"argument {argument!r} must be (index, count), two whole numbers with 0 <= index < count, "
+            f"got {value!r}"
+        )
+    index, count = int(value[0]), int(value[1])
+    if count < 1 or not 0 <= index < count:
+        raise ConfigError(
+            f"argument {argument!r} must be (index, count) with 0 <= index < count (index 0-based), "
+            f"got {value!r}"
+        )
+    return index, count
 
 
 class SampleLoadError(DataError):
@@ -211,6 +262,23 @@ class PairedDataset(Sequence[PairedSample]):
             raise ValueError(f"argument 'n' must be >= 0, got {n}")
         view = self.select(range(n))
         view.source["limit"] = n
+        return view
+
+    def shard(self, index: int, count: int) -> PairedDataset:
+        """Block ``index`` (0-based) of ``count`` contiguous, near-equal blocks of the dataset, in order.
+
+        The blocks split the positions as :func:`numpy.array_split` does: the first ``len % count`` blocks
+        hold one sample more than the others. A block is empty when ``count > len``; callers decide whether
+        they accept that (:func:`speechgap.evaluation.run.evaluate` refuses empty data). The view records
+        ``source["shard"] = "index+1/count"``, so that every result of a shard says which one it is.
+
+        Raises:
+            ConfigError: ``count`` is not a whole number >= 1 (``argument 'count'``), or ``index`` is not a
+                whole number in ``[0, count)`` (``argument 'index'``).
+        """
+        positions = shard_range(len(self), index, count)
+        view = self.select(positions)
+        view.source["shard"] = f"{index + 1}/{count}"
         return view
 
     def describe(self) -> dict[str, Any]:

@@ -354,10 +354,34 @@ class CrossLayerCKA:
     - ``"rows"``: keep the rows (in their own dtype) and run :func:`cross_layer_cka` at the end; memory
       ``∝ n``, exact.
 
+    Accumulators of disjoint row sets (shards of one run, in separate processes) add up with :meth:`merge`.
+    Feature sums are only addable in one frame: give every shard's accumulator the same origin with
+    :meth:`set_origin` (the rows of one agreed batch, e.g. the run's first sample) before its first
+    :meth:`update`; the merged accumulator then equals one accumulator fed every row, up to float rounding.
+
     ``"auto"`` takes ``"feature"`` when its statistics fit in ``max_bytes``, else ``"rows"``. This is not
     Google's minibatch CKA (the mean of per-batch unbiased HSIC values), which estimates a different quantity
     and depends on the batch size.
     """
+
+    # the frame of the feature sums (per layer: power-of-two scale and shift), and the sums themselves
+    _ORIGIN = ("_exponent_x", "_exponent_y", "_shift_x", "_shift_y")
+    _SUMS = (
+        "_sum_x",
+        "_sum_y",
+        "_xy",
+        "_xx",
+        "_yy",
+        "_norms_xy",
+        "_norms_xx",
+        "_norms_yy",
+        "_sum_a",
+        "_sum_b",
+        "_x_weighted_b",
+        "_y_weighted_a",
+        "_x_weighted_a",
+        "_y_weighted_b",
+    )
 
     def __init__(
         self,
@@ -377,7 +401,14 @@ class CrossLayerCKA:
         self._rows_x: list[np.ndarray] = []
         self._rows_y: list[np.ndarray] = []
 
+    @property
+    def shape(self) -> tuple[int, int, int, int] | None:
+        """``(La, d1, Lb, d2)`` once the first batch (or :meth:`set_origin`) fixed it; None before."""
+        return self._shape
+
     def _start(self, xs: np.ndarray, ys: np.ndarray) -> None:
+        """Fix the shape, the way of accumulating and (feature sums) the origin from the rows ``xs``, ``ys``:
+        per layer the power of two of their peak and the mean of the scaled rows."""
         n_x, _, d1 = xs.shape
         n_y, _, d2 = ys.shape
         self._shape = (n_x, d1, n_y, d2)
@@ -406,6 +437,42 @@ class CrossLayerCKA:
             self._x_weighted_a = np.zeros((n_x, d1))  # Σ_i |x_ai|² x_ai
             self._y_weighted_b = np.zeros((n_y, d2))
 
+    def set_origin(self, xs: Any, ys: Any) -> None:
+        """Take the origin of the feature sums from these rows, without adding them.
+
+        An accumulator otherwise takes its origin (per layer: the power of two of the peak, and the mean
+        of the scaled rows) from its first batch. Accumulators that are to be merged (:meth:`merge`) must
+        share it: give each the same rows, e.g. the first sample of the whole run, before any
+        :meth:`update`. Also fixes the shape and, for ``"auto"``, the way of accumulating; with ``"rows"``
+        nothing else changes (rows need no origin).
+
+        Args:
+            xs: ``(La, m, d1)`` rows at every ``xs`` layer.
+            ys: ``(Lb, m, d2)`` the same rows at every ``ys`` layer.
+
+        Raises:
+            ConfigError: the origin is already set (by an earlier :meth:`update` or :meth:`set_origin`);
+                the rows of ``xs`` and ``ys`` differ in number.
+        """
+        if self._shape is not None:
+            raise ConfigError(
+                "CrossLayerCKA.set_origin: the origin is already set (by an earlier update or set_origin); "
+                "call set_origin before the first update"
+            )
+        xs_array, ys_array = self._batch(xs, ys, "xs", "ys")
+        self._start(xs_array, ys_array)
+
+    @staticmethod
+    def _batch(xs: Any, ys: Any, name_x: str, name_y: str) -> tuple[np.ndarray, np.ndarray]:
+        xs_array = _as_layers(xs, name_x)
+        ys_array = _as_layers(ys, name_y)
+        if xs_array.shape[1] != ys_array.shape[1]:
+            raise ConfigError(
+                f"argument {name_x!r} and argument {name_y!r}: different numbers of rows "
+                f"({xs_array.shape[1]} vs {ys_array.shape[1]})"
+            )
+        return xs_array, ys_array
+
     def update(self, xs_batch: Any, ys_batch: Any) -> None:
         """Add a batch of rows.
 
@@ -413,13 +480,7 @@ class CrossLayerCKA:
             xs_batch: ``(La, m, d1)`` states of the batch's ``m`` rows at every ``xs`` layer.
             ys_batch: ``(Lb, m, d2)`` states of the same rows at every ``ys`` layer.
         """
-        xs = _as_layers(xs_batch, "xs_batch")
-        ys = _as_layers(ys_batch, "ys_batch")
-        if xs.shape[1] != ys.shape[1]:
-            raise ConfigError(
-                f"argument 'xs_batch' and argument 'ys_batch': different numbers of rows "
-                f"({xs.shape[1]} vs {ys.shape[1]})"
-            )
+        xs, ys = self._batch(xs_batch, ys_batch, "xs_batch", "ys_batch")
         if self._shape is None:
             self._start(xs, ys)
         expected = self._shape
@@ -456,6 +517,69 @@ class CrossLayerCKA:
         self._x_weighted_a += np.einsum("lid,li->ld", x, a)
         self._y_weighted_b += np.einsum("mid,mi->md", y, b)
 
+    def merge(self, other: CrossLayerCKA) -> None:
+        """Add the rows ``other`` accumulated (a disjoint set: another shard of the same run) to this one.
+
+        Feature sums are added; they must be in the same frame, so both accumulators need the same
+        estimator, shape and origin (:meth:`set_origin`). Rows are appended after this accumulator's rows.
+        An accumulator that saw nothing yet takes over ``other`` as it is.
+
+        Raises:
+            ConfigError: ``other`` is not a :class:`CrossLayerCKA`, or differs in ``debiased``, shape, way of
+                accumulating (``"feature"`` / ``"rows"``) or origin.
+        """
+        if not isinstance(other, CrossLayerCKA):
+            raise ConfigError(f"argument 'other' must be a CrossLayerCKA, got {type(other).__name__}")
+        if other.debiased != self.debiased:
+            raise ConfigError(
+                f"argument 'other': debiased={other.debiased}, this accumulator has debiased={self.debiased}; "
+                "only accumulators of the same estimator merge"
+            )
+        if other._shape is None:
+            return
+        if self._shape is None:
+            if self.accumulate not in ("auto", other.accumulate):
+                raise ConfigError(
+                    f"argument 'other' accumulates {other.accumulate!r}, this accumulator {self.accumulate!r}"
+                )
+            self._take_over(other)
+            return
+        if other._shape != self._shape:
+            raise ConfigError(
+                f"argument 'other': (layers, dim) of xs and ys are {other._shape}, this accumulator has "
+                f"{self._shape}"
+            )
+        if other.accumulate != self.accumulate:
+            raise ConfigError(
+                f"argument 'other' accumulates {other.accumulate!r}, this accumulator {self.accumulate!r}; "
+                "give both the same max_bytes (or accumulate)"
+            )
+        if self.accumulate == "rows":
+            self._rows_x.extend(np.array(rows) for rows in other._rows_x)
+            self._rows_y.extend(np.array(rows) for rows in other._rows_y)
+        else:
+            if not all(np.array_equal(getattr(self, name), getattr(other, name)) for name in self._ORIGIN):
+                raise ConfigError(
+                    "argument 'other' sums its rows around another origin (shift and scale of the first "
+                    "batch); give every accumulator to be merged the same rows with set_origin before its "
+                    "first update"
+                )
+            for name in self._SUMS:
+                np.add(getattr(self, name), getattr(other, name), out=getattr(self, name))
+        self.n_rows += other.n_rows
+
+    def _take_over(self, other: CrossLayerCKA) -> None:
+        """Become a copy of ``other`` (its arrays copied, so that later updates of either stay apart)."""
+        self.accumulate = other.accumulate
+        self._shape = other._shape
+        self.n_rows = other.n_rows
+        if other.accumulate == "rows":
+            self._rows_x = [np.array(rows) for rows in other._rows_x]
+            self._rows_y = [np.array(rows) for rows in other._rows_y]
+            return
+        for name in (*self._ORIGIN, *self._SUMS):
+            setattr(self, name, np.array(getattr(other, name)))
+
     @staticmethod
     def _scaled(layers: np.ndarray, exponent: np.ndarray) -> np.ndarray:
         """``(L, m, d)`` float64 rows times ``2^-exponent[l]`` per layer (exact)."""
@@ -478,8 +602,10 @@ class CrossLayerCKA:
         if self._shape is None:
             return state
         if self.accumulate == "rows":
-            state["rows_x"] = np.concatenate(self._rows_x, axis=1)
-            state["rows_y"] = np.concatenate(self._rows_y, axis=1)
+            n_x, d1, n_y, d2 = self._shape
+            # an accumulator given only its origin holds no rows yet
+            state["rows_x"] = np.concatenate(self._rows_x or [np.empty((n_x, 0, d1))], axis=1)
+            state["rows_y"] = np.concatenate(self._rows_y or [np.empty((n_y, 0, d2))], axis=1)
         else:
             state.update({name: value for name, value in vars(self).items() if isinstance(value, np.ndarray)})
         return state
@@ -496,8 +622,9 @@ class CrossLayerCKA:
             return accumulator
         accumulator._shape = tuple(meta["shape"])
         if accumulator.accumulate == "rows":
-            accumulator._rows_x = [np.asarray(state["rows_x"])]
-            accumulator._rows_y = [np.asarray(state["rows_y"])]
+            # no empty placeholder: its dtype would widen the rows added later
+            accumulator._rows_x = [rows for rows in [np.asarray(state["rows_x"])] if rows.shape[1]]
+            accumulator._rows_y = [rows for rows in [np.asarray(state["rows_y"])] if rows.shape[1]]
         else:
             # states saved before the per-layer scaling existed were summed unscaled (exponent 0)
             n_x, _, n_y, _ = accumulator._shape

@@ -276,7 +276,11 @@ class RayEngine(Engine):
                     "address out to use that one"
                 )
         else:
-            options: dict[str, Any] = {"include_dashboard": False, "logging_level": "WARNING"}
+            options: dict[str, Any] = {
+                "include_dashboard": False,
+                "logging_level": "WARNING",
+                "log_to_driver": False,
+            }
             if address is None:
                 options["num_cpus"] = workers or os.cpu_count() or 1
             try:

@@ -214,6 +214,8 @@ def _merge(job: Job) -> None:
 
         data = load_pairs(job.data["spec"]).limit(job.settings.get("limit"))
         merge_eval_shards(job.shard_dirs, job.out_dir, data)
+        if isinstance(job.settings.get("judge"), dict):
+            _merge_judged(job)
     else:
         from speechgap.analysis.shards import merge_analysis_shards
 
@@ -223,3 +225,22 @@ def _merge(job: Job) -> None:
             eval_dir=job.eval_dir,
             figures=bool(job.settings.get("figures", True)),
         )
+
+
+def _merge_judged(job: Job) -> None:
+    """Judge-scored shards: their verdict caches into the merged folder, then one scoring pass with the
+    judge, as ``speechgap.evaluate(..., judge=...)`` ends; every verdict is found in the caches, so the judge
+    is not asked again and the records equal the unsharded run's."""
+    from speechgap.evaluation.report import JUDGE_CACHE, score_run
+    from speechgap.io import atomic_write_text, dumps_record, read_jsonl
+    from speechgap.scoring import Judge, JudgeConfig
+
+    verdicts: dict[str, dict[str, Any]] = {}
+    for folder in job.shard_dirs:
+        path = Path(folder) / JUDGE_CACHE
+        if path.is_file():
+            for _, verdict in read_jsonl(path):
+                verdicts.setdefault(verdict["key"], verdict)
+    target = Path(job.out_dir) / JUDGE_CACHE
+    atomic_write_text(target, "".join(dumps_record(v) + "\n" for v in verdicts.values()))
+    score_run(job.out_dir, judge=Judge(JudgeConfig(**job.settings["judge"])))
