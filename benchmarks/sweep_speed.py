@@ -67,6 +67,22 @@ def _same(a: Path, b: Path) -> list[str]:
     return different
 
 
+def _study_in_one_process(out: Path, data) -> float:
+    """The same evaluations and analyses as ``speechgap study`` runs them: one process, one after another."""
+    import torch
+
+    from speechgap.study import StudySettings, run_study
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        start = time.perf_counter()
+        run_study(ZOO, data, out / "study", StudySettings(max_new_tokens=8, batch_size=16), progress=False)
+        return time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=64)
@@ -91,7 +107,11 @@ def main() -> None:
         jobs = sum(status.duration_s or 0 for status in result.jobs)
         print(f"{workers} worker(s): {times[workers]:7.1f} s wall ({jobs:.1f} s in the jobs)")
     different = _same(out / "workers1", out / "workers2")
-    print(f"speed-up with 2 workers: {times[1] / times[2]:.2f}x")
+    study_s = _study_in_one_process(out, data)
+    print(f"for reference, `speechgap study` in this process (1 torch thread): {study_s:7.1f} s")
+    print(
+        f"speed-up with 2 workers: {times[1] / times[2]:.2f}x (vs the one-process study: {study_s / times[2]:.2f}x)"
+    )
     print(
         "results identical: "
         + ("yes (records, summaries, CKA, study)" if not different else f"NO: {different}")

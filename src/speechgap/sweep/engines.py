@@ -4,10 +4,10 @@ Both engines take a :class:`~speechgap.sweep.spec.Job` with :meth:`Engine.submit
 :meth:`Engine.wait`: a :class:`Finished` with the job's :class:`~speechgap.sweep.job.JobOutcome` (as a
 dict), or with ``outcome=None`` and the reason when the worker was lost (killed, out of memory, node gone).
 
-- :class:`LocalEngine` starts one worker process per job (``python -m speechgap.sweep.worker``), at most as
-  many at once as the CPU and GPU slots allow; a job's GPUs are given to it with ``CUDA_VISIBLE_DEVICES``,
-  so two jobs never share a GPU unless their step asks for a fraction. A process gives all its memory
-  back when its job ends.
+- :class:`LocalEngine` runs jobs in worker processes (``python -m speechgap.sweep.worker``), at most as
+  many at once as the CPU and GPU slots allow: CPU jobs in long-lived workers that take one job after
+  another; a GPU job in a fresh worker that sees only its GPUs (``CUDA_VISIBLE_DEVICES``) and exits after
+  it, so two jobs never share a GPU and the GPU memory goes back when the job ends.
 - :class:`RayEngine` runs each job as a Ray task with the step's ``num_cpus``, ``num_gpus`` and ``memory``;
   Ray queues what does not fit and re-runs a task whose worker died (``max_retries``). GPU tasks run in a
   fresh worker each time (Ray's default for them), so a model's GPU memory is freed with its task.
@@ -15,6 +15,7 @@ dict), or with ``outcome=None`` and the reason when the worker was lost (killed,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -89,17 +90,24 @@ def visible_gpus() -> list[str]:
 
 
 @dataclass
-class _Process:
-    job: Job
+class _Worker:
+    """A worker process and the job it runs (None: idle, waiting on its stdin for the next one)."""
+
     process: subprocess.Popen
-    outcome_file: Path
-    cpus: int
     gpus: list[str]
-    log: Any
+    one_shot: bool
+    job: Job | None = None
+    cpus: int = 0
+    outcome_file: Path | None = None
 
 
 class LocalEngine(Engine):
     """Worker processes on this machine.
+
+    A job without GPUs runs in a long-lived worker (``python -m speechgap.sweep.worker --serve``), which takes
+    the next job once it is done, so torch and transformers are imported once per worker, not per job; a job
+    with GPUs runs in a fresh worker that sees only its GPUs (``CUDA_VISIBLE_DEVICES``) and exits after it,
+    giving the GPU memory back. A worker that dies loses only its own job.
 
     Args:
         sweep_dir: the sweep's folder (job files, outcomes and logs go under it).
@@ -117,7 +125,7 @@ class LocalEngine(Engine):
         self._gpus = gpus
         self._free_gpus: list[str] | None = None
         self._busy_cpus = 0
-        self._processes: dict[str, _Process] = {}
+        self._pool: list[_Worker] = []
 
     def _gpu_pool(self) -> list[str]:
         if self._free_gpus is None:
@@ -147,9 +155,32 @@ class LocalEngine(Engine):
             return False
         return not gpus or len(self._gpu_pool()) >= gpus
 
+    def _spawn(self, cpus: int, gpus: list[str], one_shot: bool) -> _Worker:
+        env = dict(os.environ)
+        threads = str(cpus)
+        env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
+                   NUMBA_NUM_THREADS=threads, TOKENIZERS_PARALLELISM="false")  # fmt: skip
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+        command = [sys.executable, "-m", "speechgap.sweep.worker", "--serve", str(self.sweep_dir)]
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            text=True,
+        )
+        worker = _Worker(process, gpus, one_shot)
+        self._pool.append(worker)
+        return worker
+
     def submit(self, job: Job) -> None:
         cpus, gpus = self._needs(job)
-        assigned = [self._gpu_pool().pop(0) for _ in range(gpus)]
+        if gpus:
+            worker = self._spawn(cpus, [self._gpu_pool().pop(0) for _ in range(gpus)], one_shot=True)
+        else:
+            idle = [w for w in self._pool if w.job is None and not w.one_shot and w.process.poll() is None]
+            worker = idle[0] if idle else self._spawn(cpus, [], one_shot=False)
         tasks = self.sweep_dir / STATE_DIR / "tasks"
         tasks.mkdir(parents=True, exist_ok=True)
         name = safe_name(job.id)
@@ -157,76 +188,88 @@ class LocalEngine(Engine):
         outcome_file = tasks / f"{name}.outcome.json"
         outcome_file.unlink(missing_ok=True)
         job_file.write_text(json.dumps(job.to_json()), encoding="utf-8")
-        env = dict(os.environ)
-        threads = str(cpus)
-        env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
-                   NUMBA_NUM_THREADS=threads, TOKENIZERS_PARALLELISM="false")  # fmt: skip
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(assigned) if assigned else ""
         logs = self.sweep_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        log = open(logs / f"{name}.log", "a", encoding="utf-8")  # noqa: SIM115 - closed when the job ends
-        log.write(f"--- start {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-        log.flush()
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "speechgap.sweep.worker",
-                str(job_file),
-                str(outcome_file),
-                str(self.sweep_dir),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-        )
+        request = {"job": str(job_file), "outcome": str(outcome_file), "log": str(logs / f"{name}.log")}
+        worker.job, worker.cpus, worker.outcome_file = job, cpus, outcome_file
         self._busy_cpus += cpus
-        self._processes[job.id] = _Process(job, process, outcome_file, cpus, assigned, log)
+        try:
+            worker.process.stdin.write(json.dumps(request) + "\n")
+            worker.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # the worker is gone: wait() reports the job lost
 
     def wait(self, timeout: float) -> list[Finished]:
         deadline = time.monotonic() + timeout
         while True:
-            ended = [entry for entry in self._processes.values() if entry.process.poll() is not None]
-            if ended or time.monotonic() >= deadline or not self._processes:
-                break
-            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            finished = self._collect()
+            busy = any(w.job is not None for w in self._pool)
+            if finished or time.monotonic() >= deadline or not busy:
+                return finished
+            time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
+
+    def _collect(self) -> list[Finished]:
         finished = []
-        for entry in ended:
-            del self._processes[entry.job.id]
-            self._busy_cpus -= entry.cpus
-            self._gpu_pool().extend(entry.gpus)
-            entry.log.close()
-            code = entry.process.returncode
-            outcome = None
-            if code == 0 and entry.outcome_file.is_file():
-                outcome = json.loads(entry.outcome_file.read_text(encoding="utf-8"))
-                entry.outcome_file.unlink()
-            if outcome is not None:
-                finished.append(Finished(entry.job.id, outcome))
+        for worker in list(self._pool):
+            job = worker.job
+            if job is None:
+                if worker.process.poll() is not None:
+                    self._pool.remove(worker)
                 continue
+            assert worker.outcome_file is not None
+            outcome = None
+            if worker.outcome_file.is_file():
+                outcome = json.loads(worker.outcome_file.read_text(encoding="utf-8"))
+                worker.outcome_file.unlink()
+            elif worker.process.poll() is None:
+                continue
+            self._busy_cpus -= worker.cpus
+            worker.job = None
+            if outcome is not None:
+                finished.append(Finished(job.id, outcome))
+                if worker.one_shot:
+                    self._retire(worker)
+                continue
+            code = worker.process.returncode
             reason = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
-            finished.append(Finished(entry.job.id, None, lost=f"worker process {entry.process.pid} {reason}"))
+            finished.append(Finished(job.id, None, lost=f"worker process {worker.process.pid} {reason}"))
+            self._retire(worker)
         return finished
+
+    def _retire(self, worker: _Worker) -> None:
+        """End a worker (after its one job, or dead) and give its GPUs back."""
+        if worker.process.poll() is None:
+            worker.process.stdin.close()
+            try:
+                worker.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
+        if worker.gpus:
+            self._gpu_pool().extend(worker.gpus)
+        self._pool.remove(worker)
 
     @property
     def running(self) -> list[str]:
-        return list(self._processes)
+        return [w.job.id for w in self._pool if w.job is not None]
 
     def describe(self) -> dict[str, Any]:
         return {"engine": self.name, "workers": self.workers}
 
     def close(self) -> None:
-        for entry in self._processes.values():
-            entry.process.terminate()
-        for entry in self._processes.values():
+        """Idle workers end at the end of their input; busy ones (an interrupted sweep) are stopped."""
+        for worker in self._pool:
+            if worker.job is not None:
+                worker.process.terminate()
+            with contextlib.suppress(OSError):
+                worker.process.stdin.close()
+        for worker in self._pool:
             try:
-                entry.process.wait(timeout=10)
+                worker.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                entry.process.kill()
-                entry.process.wait()
-            entry.log.close()
-        self._processes.clear()
+                worker.process.kill()
+                worker.process.wait()
+        self._pool.clear()
 
 
 # --------------------------------------------------------------------------------------------------- ray
