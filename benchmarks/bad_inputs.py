@@ -645,6 +645,7 @@ COMMANDS = (
     "capture",
     "analyze",
     "study",
+    "sweep",
     "intervene",
     "compress",
     "mini",
@@ -1118,6 +1119,7 @@ INT = f"intervene {M} --out $TMP/out --limit 2 --max-new-tokens 4 --no-progress"
 CMP = f"compress {M} --out $TMP/out --limit 2 --timing-samples 1 --repeats 1 --no-progress"
 SYN = "synthesize $TMP/items.jsonl --out $TMP/out --no-progress"
 STUDY = "study --zoo $TMP/zoo --data $PAIRS --out $TMP/out --eval-limit 2 --analysis-limit 2 --answer-mode loglik --no-progress"
+SWEEP = "sweep $TMP/s.yaml --out $TMP/out --no-progress"
 DEMO = "demo --out $TMP/out --questions 4 --no-progress"
 MINI = "mini train --out $TMP/zoo --checkpoints 1 --speech-steps 1 --text-steps 1 --encoder-steps 0"
 
@@ -2559,6 +2561,44 @@ def define_cases() -> None:
     concurrent_case(
         "analyze-concurrent-same-out", AN, lambda env: analysis_check(env.tmp / "out", env.fx.ids[:3])
     )
+
+    # ---------------------------------------------------------------- sweep
+    def sweep_spec(steps: str, extra: str = "") -> Callable[[Env], Path]:
+        def setup(env: Env) -> Path:
+            path = env.tmp / "s.yaml"
+            path.write_text(env.expand(f"models: [$MODEL]\ndata: [$PAIRS]\n{extra}steps: {steps}\n"))
+            return path
+
+        return setup
+
+    eval_step = "[{verb: eval, settings: {limit: 2, max_new_tokens: 2}}]"
+    cli("sweep-spec-missing", "clear-errors", SWEEP, ("s.yaml", "no such file"), est=2)
+    cli(
+        "sweep-spec-not-yaml",
+        "clear-errors",
+        SWEEP,
+        ("s.yaml", "YAML"),
+        setup=write_bytes("s.yaml", b"models: [a\n"),
+    )
+    cli(
+        "sweep-spec-not-mapping",
+        "clear-errors",
+        SWEEP,
+        ("s.yaml",),
+        setup=write_bytes("s.yaml", b"- 1\n- 2\n"),
+    )
+    cli("sweep-unknown-verb", "clear-errors", SWEEP, ("steps[0].verb",), setup=sweep_spec("[{verb: train}]"))
+    cli("sweep-unknown-setting", "clear-errors", SWEEP, ("steps[0].settings.tua",),
+        setup=sweep_spec("[{verb: analyze, settings: {tua: 1}}]"))  # fmt: skip
+    cli("sweep-shards-on-compress", "clear-errors", SWEEP, ("steps[0].shards",),
+        setup=sweep_spec("[{verb: compress, shards: 2}]"))  # fmt: skip
+    cli("sweep-memory-words", "clear-errors", SWEEP, ("resources.memory",),
+        setup=sweep_spec(eval_step, "resources: {memory: lots}\n"))  # fmt: skip
+    cli(
+        "sweep-workers-0", "clear-errors", SWEEP + " --workers 0", ("--workers",), setup=sweep_spec(eval_step)
+    )
+    cli("sweep-address-with-local", "clear-errors", SWEEP + " --address auto", ("--address",),
+        setup=sweep_spec(eval_step))  # fmt: skip
 
     # ---------------------------------------------------------------- study
     cli(

@@ -278,7 +278,7 @@ class LocalEngine(Engine):
 def _ray_task(record: dict[str, Any], sweep_dir: str) -> dict[str, Any]:
     from speechgap.sweep.job import run_job
 
-    return run_job(record, sweep_dir)
+    return run_job(record, sweep_dir).to_json()
 
 
 class RayEngine(Engine):
@@ -407,6 +407,20 @@ class RayEngine(Engine):
             self._ray.shutdown()
 
 
+def check_engine(name: str, *, workers: int | None = None, address: str | None = None) -> None:
+    """Refuse engine settings that cannot work, before anything is written."""
+    if name not in ENGINES:
+        raise ConfigError(f"argument 'engine' must be one of {', '.join(ENGINES)}, got {name!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"argument 'workers' must be a whole number >= 1, got {workers!r}")
+    if name == "local" and address is not None:
+        raise ConfigError("argument 'address' is for the ray engine (argument 'engine' ray)")
+    if name == "ray" and workers is not None and address is not None:
+        raise ConfigError(
+            "argument 'workers' sizes a local Ray instance; a cluster (argument 'address') has its own"
+        )
+
+
 def make_engine(
     name: str,
     sweep_dir: str | Path,
@@ -416,15 +430,7 @@ def make_engine(
     retries: int = 3,
 ) -> Engine:
     """The engine called ``name`` (``local`` or ``ray``)."""
+    check_engine(name, workers=workers, address=address)
     if name == "local":
-        if address is not None:
-            raise ConfigError("argument 'address' is for the ray engine (argument 'engine' ray)")
         return LocalEngine(sweep_dir, workers=workers)
-    if name == "ray":
-        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-            raise ConfigError(f"argument 'workers' must be a whole number >= 1, got {workers!r}")
-        if workers is not None and address is not None:
-            raise ConfigError("argument 'workers' sizes a local Ray instance; a cluster (argument 'address') "
-                              "has its own")  # fmt: skip
-        return RayEngine(sweep_dir, address=address, workers=workers, retries=retries)
-    raise ConfigError(f"argument 'engine' must be one of {', '.join(ENGINES)}, got {name!r}")
+    return RayEngine(sweep_dir, address=address, workers=workers, retries=retries)

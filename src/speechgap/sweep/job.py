@@ -112,8 +112,8 @@ def is_finished(job: Job) -> bool:
     return (Path(job.out_dir) / DONE_FILES[job.verb]).is_file()
 
 
-def run_job(record: dict[str, Any], sweep_dir: str) -> dict[str, Any]:
-    """Run one job (its :meth:`Job.to_json`) and return its :class:`JobOutcome` as a dict.
+def run_job(record: dict[str, Any], sweep_dir: str) -> JobOutcome:
+    """Run one job (its :meth:`Job.to_json`) and return its :class:`JobOutcome`.
 
     The start is appended to ``sweep_dir/.sweep/attempts/<job>.jsonl`` (host, pid) first, so that the
     sweep knows where a running job is, and how often it was started."""
@@ -136,7 +136,7 @@ def run_job(record: dict[str, Any], sweep_dir: str) -> dict[str, Any]:
             outcome.status, outcome.error = "failed", f"{type(err).__name__}: {err}"
             outcome.traceback = traceback.format_exc()
     outcome.finished = time.time()
-    return outcome.to_json()
+    return outcome
 
 
 def _note_start(sweep_dir: str, job: Job, outcome: JobOutcome) -> None:

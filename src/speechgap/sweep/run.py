@@ -23,7 +23,7 @@ from typing import Any
 from speechgap.errors import ConfigError, DataError
 from speechgap.io import RunLock, atomic_write_json, prepare_out_dir, read_json, remove_stale_temp_files
 from speechgap.provenance import provenance
-from speechgap.sweep.engines import Engine, Finished, make_engine
+from speechgap.sweep.engines import Engine, Finished, check_engine, make_engine
 from speechgap.sweep.job import count_records, is_finished, read_attempts
 from speechgap.sweep.spec import Job, SweepSpec, expand, load_spec
 
@@ -166,6 +166,7 @@ def run_sweep(
     Returns:
         :class:`SweepResult`.
     """
+    check_engine(engine, workers=workers, address=address)
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
     out_dir = prepare_out_dir(out_dir)
@@ -183,9 +184,9 @@ def run_sweep(
             driver.write()
         from speechgap.sweep.summary import write_summary
 
-        studies, report = write_summary(out_dir, spec, jobs, statuses, driver.record())
-        record = driver.write(studies=sorted(studies))
-        return SweepResult(out_dir, [statuses[j.id] for j in jobs], record, studies, report)
+        summary = write_summary(out_dir, spec, jobs, statuses, driver.record())
+        record = driver.write(studies=sorted(summary.studies))
+        return SweepResult(out_dir, [statuses[j.id] for j in jobs], record, summary.studies, summary.report)
 
 
 def _read_record(out_dir: Path) -> dict[str, Any] | None:

@@ -183,11 +183,7 @@ def _models(entries: list[Any], base: Path, where: str) -> list[ModelEntry]:
     models: list[ModelEntry] = []
     for k, entry in enumerate(entries):
         field_name = f"models[{k}]"
-        if isinstance(entry, str):
-            entry = {"path": entry}
-        if not isinstance(entry, dict):
-            raise DataError(f"expected a path, a Hub id or a mapping, got {type(entry).__name__}",
-                            path=where, field=field_name)  # fmt: skip
+        entry = _as_mapping(entry, "path", "a path, a Hub id", where, field_name)
         if "zoo" in entry:
             models.extend(_zoo_models(entry, base, where, field_name))
             continue
@@ -259,11 +255,7 @@ def _data(entries: list[Any], base: Path, where: str) -> list[DataEntry]:
     data: list[DataEntry] = []
     for k, entry in enumerate(entries):
         field_name = f"data[{k}]"
-        if isinstance(entry, str):
-            entry = {"spec": entry}
-        if not isinstance(entry, dict):
-            raise DataError(f"expected a data spec or a mapping, got {type(entry).__name__}",
-                            path=where, field=field_name)  # fmt: skip
+        entry = _as_mapping(entry, "spec", "a data spec", where, field_name)
         _check_keys(entry, {"name", "spec"}, where, field_name)
         text = _text(entry.get("spec"), where, f"{field_name}.spec")
         try:
@@ -557,6 +549,17 @@ def expand(spec: SweepSpec, out_dir: str | Path) -> list[Job]:
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+
+
+def _as_mapping(entry: Any, key: str, what: str, where: str, field_name: str) -> dict[str, Any]:
+    """A list entry given as a plain string (``key: entry``) or as a mapping."""
+    if isinstance(entry, str):
+        return {key: entry}
+    if not isinstance(entry, dict):
+        raise DataError(
+            f"expected {what} or a mapping, got {type(entry).__name__}", path=where, field=field_name
+        )
+    return entry
 
 
 def _check_keys(mapping: dict[str, Any], allowed: set[str], where: str, prefix: str) -> None:

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,10 +98,25 @@ def jobs_frame(statuses: list[Any]) -> Any:
     return pd.DataFrame(rows)
 
 
+@dataclass
+class SweepSummary:
+    """What :func:`write_summary` wrote.
+
+    Attributes:
+        table: ``OUT/table.csv``.
+        studies: dataset name → :class:`~speechgap.study.StudyResult`.
+        report: ``OUT/report.html``.
+    """
+
+    table: Path
+    studies: dict[str, Any]
+    report: Path
+
+
 def write_summary(
     out_dir: Path, spec: SweepSpec, jobs: list[Job], statuses: dict[str, Any], record: dict[str, Any]
-) -> tuple[dict[str, Any], Path]:
-    """Write ``table.csv``, the studies and ``report.html``; return (dataset → StudyResult, the page)."""
+) -> SweepSummary:
+    """Write ``table.csv``, the studies and ``report.html``."""
     from speechgap.io import atomic_write_text
 
     ordered = [statuses[job.id] for job in jobs]
@@ -110,7 +126,7 @@ def write_summary(
     page = _page(out_dir, frame, studies, ordered, record)
     report = out_dir / "report.html"
     atomic_write_text(report, page)
-    return studies, report
+    return SweepSummary(out_dir / "table.csv", studies, report)
 
 
 def _studies(out_dir: Path, spec: SweepSpec, statuses: dict[str, Any]) -> dict[str, Any]:

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         record = json.loads(Path(request["job"]).read_text(encoding="utf-8"))
         with _output_to(request["log"]):
             outcome = run_job(record, sweep_dir)
-        atomic_write_json(request["outcome"], outcome)
+        atomic_write_json(request["outcome"], outcome.to_json())
     return 0
 
 
