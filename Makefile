@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.speechgap-installed
 
-.PHONY: install demo test lint clean
+.PHONY: install browser demo test lint clean
 
 install: $(STAMP)
 
@@ -20,7 +20,13 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/speechgap demo --out runs/demo
 
-test: install
+# The report's browser tests drive Debian's Chromium through Playwright (installed with the test extra).
+browser:
+	@command -v chromium >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  (echo "the browser tests need Chromium: apt-get install chromium (as root)" >&2; exit 1)
+
+test: install browser
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: install

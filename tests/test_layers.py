@@ -13,7 +13,7 @@ LAYERS = [
     {"data", "report"},
     {"models", "evaluation", "synthesis"},
     {"compression", "interventions", "mini", "analysis"},
-    {"demo", "study", "api"},
+    {"demo", "study", "api", "explore"},
     {"sweep"},
     {"cli", "__main__"},
 ]

@@ -187,7 +187,10 @@ def run_demo(
     )
     summary["provenance"]["base_model"] = base.describe() if base is not None else None
     atomic_write_json(out_dir / "summary.json", summary)
-    atomic_write_text(out_dir / "report.html", demo_page(summary, run.summary, figures, path_ids))
+    from speechgap.explore import explorer_data, find_sources
+
+    explorer = explorer_data(find_sources(out_dir), data=data)
+    atomic_write_text(out_dir / "report.html", demo_page(summary, run.summary, figures, path_ids, explorer))
     _stage(f"done -> {out_dir / 'report.html'}", started)
     return DemoResult(out_dir, summary)
 
@@ -484,12 +487,22 @@ def diagnostic_reading(diagnostics: dict[str, Any] | None) -> list[str]:
 
 
 def demo_page(
-    summary: dict[str, Any], eval_summary: dict[str, Any], figures: Path, path_ids: list[str]
+    summary: dict[str, Any],
+    eval_summary: dict[str, Any],
+    figures: Path,
+    path_ids: list[str],
+    explorer: Any = None,
 ) -> str:
+    """The demo's page; ``explorer``: the samples (:class:`~speechgap.report.explorer.ExplorerData`) for the
+    interactive sample explorer after the gap table (the static figures follow, for print)."""
     from speechgap.analysis.run import path_figure_name
     from speechgap.report.html import build_page, figure_block, fixes_table, gap_table
 
     sections = [("The gap", gap_table(eval_summary))]
+    if explorer is not None:
+        from speechgap.report.explorer import explorer_section
+
+        sections.append(("Samples: listen and look", explorer_section(explorer)))
     if (figures / "layer_curves.png").exists():
         sections.append(
             (

@@ -156,3 +156,24 @@ def test_bad_plans_are_refused(tiny):
     with pytest.raises(ConfigError, match="position"):
         MergePlan({}, position="last")
     assert np.isclose(dual_affinity_plan(32).reductions[29].tau, 0.7)
+
+
+def test_the_prefill_says_which_frames_each_remaining_token_came_from(tiny, speech_samples):
+    from speechgap.compression.run import LengthRecord
+
+    sample = speech_samples[0]
+    hidden, (start, end) = _layer0(tiny, sample)
+    span = hidden[0, start:end]
+    tau = _threshold(span)
+    engine = ShorteningEngine(tiny, MergePlan(reductions={0: AffinityPooling(tau=tau, omega=1)}))
+    state = engine.prefill(sample, "speech")
+    # independent: the input merge groups computed directly on the layer-0 span
+    expected = affinity_groups(span.float().numpy(), tau, 1, "max")
+    assert state.members == expected
+    assert len(state.members) == state.speech_lengths[-1] < end - start
+    record = LengthRecord.from_prefill(sample.id, state)
+    assert record.groups == [[g[0], g[-1]] for g in expected]
+    # without a merge every frame is its own token
+    plain = ShorteningEngine(tiny, MergePlan(reductions={})).prefill(sample, "speech")
+    assert plain.members == [[i] for i in range(end - start)]
+    assert ShorteningEngine(tiny, MergePlan(reductions={})).prefill(sample, "text").members == []

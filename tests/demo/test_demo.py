@@ -69,3 +69,129 @@ def test_demo_rerun_resumes_without_duplicates(demo_dir):
         (r["id"], r["modality"], r["model_role"]) for _, r in read_jsonl(demo_dir / "eval" / "results.jsonl")
     ]
     assert len(keys) == len(set(keys))
+
+
+def _word_at(words, start, end):
+    """The spoken word under a frame: the one whose span holds the frame's middle ('' between words)."""
+    middle = (start + end) / 2
+    return next((w for w, s, e in words if s <= middle <= e), "")
+
+
+def test_the_demo_report_explorer_in_a_real_browser(demo_dir):
+    import statistics
+
+    import soundfile as sf
+    from playwright.sync_api import sync_playwright
+
+    from speechgap.analysis.run import load_sample_view, view_file
+    from speechgap.explore import display_token
+
+    records = {
+        (r["id"], r["modality"]): r
+        for _, r in read_jsonl(demo_dir / "eval" / "results.jsonl")
+        if r["model_role"] == "lslm"
+    }
+    manifest = {r["id"]: r for _, r in read_jsonl(demo_dir / "pairs" / "manifest.jsonl")}
+    page_path = demo_dir / "report.html"
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync"]  # fmt: skip
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(demo_dir / "browser-profile"), executable_path="/usr/bin/chromium", headless=True, args=args,
+            viewport={"width": 1200, "height": 900},
+        )  # fmt: skip
+        try:
+            page = context.new_page()
+            page.set_default_timeout(10_000)
+            requests = []
+            page.on("request", lambda request: requests.append(request.url))
+            page.goto(page_path.as_uri(), wait_until="load")
+            page.wait_for_function(
+                "window.speechgapExplorer && window.speechgapExplorer.timings.open_ms !== null"
+            )
+            rows = page.eval_on_selector_all("#sgx-table tr.sgx-row", "rows => rows.map(r => r.dataset.id)")
+            assert len(rows) == 16 == len(set(rows))
+            # a filter narrows the table: the samples right from text and wrong from speech
+            page.select_option("#sgx-cell", "only_text_right")
+            shown = page.eval_on_selector_all(
+                "#sgx-table tr.sgx-row", "rows => rows.filter(r => !r.hidden).map(r => r.dataset.id)"
+            )
+            expected = [
+                sid
+                for sid in rows
+                if records[(sid, "text")]["correct"] and not records[(sid, "speech")]["correct"]
+            ]
+            assert shown == expected and 0 < len(shown) < 16
+            page.select_option("#sgx-cell", "")
+            draws = []
+            for index, sample_id in enumerate(rows[:3]):
+                page.locator(f"#sgx-table tr.sgx-row[data-index='{index}']").click()
+                page.wait_for_function(f"document.getElementById('sgx-view').dataset.index === '{index}'")
+                draws.append(page.evaluate("window.speechgapExplorer.timings.last_draw_ms"))
+                speech = records[(sample_id, "speech")]
+                assert page.text_content("#sgx-question") == speech["reference"]["text"]
+                assert page.text_content("#sgx-answer-speech .sgx-response") == speech["response"]
+                assert (
+                    page.text_content("#sgx-answer-text .sgx-response")
+                    == records[(sample_id, "text")]["response"]
+                )
+                # the audio element plays the clip: its duration is the WAV's
+                info = sf.info(demo_dir / "pairs" / manifest[sample_id]["audio"])
+                page.wait_for_function("document.getElementById('sgx-audio').readyState >= 1")
+                assert (
+                    abs(page.evaluate("document.getElementById('sgx-audio').duration") - info.duration) < 0.05
+                )
+                # the matrix of the chosen layer has the view's shape; hovering a cell names its word and token
+                view = load_sample_view(view_file(demo_dir / "analysis", sample_id))
+                canvas = page.locator("#sgx-matrix")
+                assert int(canvas.get_attribute("data-frames")) == view.sim.shape[1]
+                assert int(canvas.get_attribute("data-tokens")) == view.sim.shape[2]
+                layer_index = int(canvas.get_attribute("data-layer-index"))
+                assert int(canvas.get_attribute("data-layer")) == view.layers[layer_index]
+                canvas.scroll_into_view_if_needed()
+                geometry = {
+                    k: float(canvas.get_attribute(f"data-{k}"))
+                    for k in ("plot-left", "plot-top", "cell-width", "cell-height")
+                }
+                frame, token = view.sim.shape[1] // 2, view.sim.shape[2] // 3
+                box = canvas.bounding_box()
+                page.mouse.move(box["x"] + geometry["plot-left"] + (frame + 0.5) * geometry["cell-width"],
+                                box["y"] + geometry["plot-top"] + (token + 0.5) * geometry["cell-height"])  # fmt: skip
+                page.wait_for_function(
+                    f"() => {{ const t = document.getElementById('sgx-tooltip'); return !t.hidden && "
+                    f"t.dataset.frame === '{frame}' && t.dataset.token === '{token}'; }}"
+                )
+                start, end = view.frame_times[frame]
+                assert page.text_content("#sgx-tooltip .sgx-tip-word") == _word_at(
+                    view.word_times, start, end
+                )
+                assert page.text_content("#sgx-tooltip .sgx-tip-token") == display_token(view.tokens[token])
+                shown_sim = float(page.get_attribute("#sgx-tooltip", "data-sim"))
+                bound = (view.sim.max() - view.sim.min()) / 510 + 2e-3  # 8-bit steps, float16 on disk
+                assert abs(shown_sim - view.sim[layer_index, frame, token]) <= bound
+                page.mouse.move(0, 0)
+            timings = page.evaluate("window.speechgapExplorer.timings")
+        finally:
+            context.close()
+    assert all(url == page_path.as_uri() or url.startswith("data:") for url in requests)
+    size = page_path.stat().st_size / 1e6
+    print(
+        f"demo explorer (16 samples): open {timings['open_ms']:.0f} ms, draw median {statistics.median(draws):.1f} ms, {size:.2f} MB"
+    )
+
+
+def test_speechgap_report_builds_the_explorer_for_an_analyze_or_eval_folder(demo_dir, tmp_path, capsys):
+    assert main(["report", str(demo_dir / "analysis"), "--out", str(tmp_path / "a.html")]) == 0
+    page = (tmp_path / "a.html").read_text()
+    assert page.count('<tr class=sgx-row ') == 16
+    # the analysis names its eval folder: the answers are there
+    record = next(r for _, r in read_jsonl(demo_dir / "eval" / "results.jsonl") if r["modality"] == "speech")
+    assert "only_text_right" in page or "both_right" in page
+    assert json.loads((demo_dir / "analysis" / "analysis.json").read_text())["eval_dir"] == str(
+        (demo_dir / "eval").resolve()
+    )
+    assert main(["report", str(demo_dir / "eval"), "--out", str(tmp_path / "e.html"), "--no-audio"]) == 0
+    page = (tmp_path / "e.html").read_text()
+    assert page.count('<tr class=sgx-row ') == 16 and record["id"] in page
+    assert main(["report", str(tmp_path)]) == 2
+    assert "holds no run to report" in capsys.readouterr().err

@@ -8,6 +8,8 @@ Outputs in ``out_dir`` (see ``docs/analysis.md``)::
     cka_state.npz          the cross-layer CKA accumulator (float64 sums, or the rows), saved atomically
     paths/<name>.npz       base-layer similarity matrix and paths of the --path-samples; <name> is the id
                            made file-safe plus a hash of the id (:func:`path_file_name`), the id is inside
+    views/<name>.npz       every sample's cosine matrices, argmax and DTW paths at every analysed layer
+                           (float16), for the report's sample explorer
     per_layer.parquet      tidy: one row per (sample, layer)
     per_sample.parquet     one row per sample (+ correctness and logit margins with an eval run)
     cka.npy                (speech layers, text layers) CKA matrix
@@ -30,7 +32,14 @@ from typing import Any
 import numpy as np
 
 from speechgap.analysis.pairing import PAIRINGS
-from speechgap.analysis.sample import LAYER_MEASURES, PathView, measure_sample, path_view
+from speechgap.analysis.sample import (
+    LAYER_MEASURES,
+    PathView,
+    SampleView,
+    measure_sample,
+    path_view,
+    sample_view,
+)
 from speechgap.data.types import PairedDataset, PairedSample, check_shard, sample_hash, shard_range
 from speechgap.errors import ConfigError, DataError, ModelError
 from speechgap.io import (
@@ -46,7 +55,15 @@ from speechgap.io import (
 from speechgap.metrics import CrossLayerCKA, cka_band, relation_to_correctness
 from speechgap.provenance import provenance
 
-__all__ = ["AnalysisResult", "AnalysisSettings", "analyze", "default_base_layer", "path_file_name"]
+__all__ = [
+    "AnalysisResult",
+    "AnalysisSettings",
+    "analyze",
+    "default_base_layer",
+    "load_sample_view",
+    "path_file_name",
+    "view_file",
+]
 
 SAMPLES_FILE = "samples.jsonl"
 CKA_STATE_FILE = "cka_state.npz"
@@ -101,6 +118,9 @@ class AnalysisSettings:
         diagnostics: also run paper 3's diagnostics (logit lens, probes, attention dispersion, update
             vectors, path stability; :mod:`speechgap.analysis.diagnostics_run`) into ``diagnostics/`` and
             ``summary.json["diagnostics"]``; needs a model source (attention and the lens need the model).
+        sample_views: save every sample's cosine matrix, argmax and DTW paths at every analysed layer
+            (``views/<name>.npz``, float16; :func:`load_sample_view`) for the report's sample explorer
+            (``speechgap report``).
         shard: ``(k, K)``: plan the whole run as usual (limit, layers, path samples), then analyse only block
             ``k`` (0-based) of ``K`` contiguous, near-equal blocks of the planned samples
             (:func:`speechgap.data.types.shard_range`); the shards' folders merge into the unsharded run's
@@ -120,6 +140,7 @@ class AnalysisSettings:
     figures: bool = True
     diagnostics: bool = False
     shard: tuple[int, int] | None = None
+    sample_views: bool = True
 
     def __post_init__(self) -> None:
         """Refuse settings that cannot work, before a model is loaded or a file is written."""
@@ -150,6 +171,8 @@ class AnalysisSettings:
             raise ConfigError(f"argument 'band_tolerance' must be >= 0, got {self.band_tolerance}")
         if not (_is_int(self.checkpoint_every) and self.checkpoint_every >= 1):
             raise ConfigError(f"argument 'checkpoint_every' must be >= 1, got {self.checkpoint_every!r}")
+        if not isinstance(self.sample_views, bool):
+            raise ConfigError(f"argument 'sample_views' must be True or False, got {self.sample_views!r}")
         if not isinstance(self.diagnostics, bool):
             raise ConfigError(f"argument 'diagnostics' must be True or False, got {self.diagnostics!r}")
         if not (_is_int(self.cka_max_bytes) and self.cka_max_bytes >= 0):
@@ -655,6 +678,62 @@ def _save_path_view(path: Path, view: PathView, sample_id: str) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def _sample_view(item: _Item, plan: _Plan) -> SampleView:
+    speech, text = item.speech, item.text
+    rows_s = [speech.layers.index(layer) for layer in plan.layers]
+    rows_t = [text.layers.index(layer) for layer in plan.layers]
+    word_times = item.sample.word_times if item.sample is not None else None
+    return sample_view(
+        speech.hidden[rows_s], text.hidden[rows_t], plan.layers, speech.frame_times, text.tokens, word_times
+    )
+
+
+def _save_sample_view(path: Path, view: SampleView, sample_id: str) -> None:
+    """The view as float16 matrices and int32 paths (the DTW paths of all layers end to end, with offsets)."""
+    words = view.word_times or []
+    offsets = np.cumsum([0, *(len(path) for path in view.dtw)]).astype(np.int64)
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        sample_id=np.array(sample_id, dtype=str),
+        layers=np.asarray(view.layers, dtype=np.int32),
+        sim=view.sim.astype(np.float16),
+        argmax=view.argmax,
+        dtw=np.concatenate(view.dtw).astype(np.int32).reshape(-1, 2),
+        dtw_offsets=offsets,
+        frame_times=view.frame_times,
+        tokens=np.array(view.tokens, dtype=str),
+        words=np.array([w for w, _, _ in words], dtype=str),
+        word_spans=np.array([(s, e) for _, s, e in words], dtype=np.float64).reshape(-1, 2),
+    )
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_sample_view(path: str | Path) -> SampleView:
+    """A sample's ``views/*.npz`` (written by :func:`analyze` with ``sample_views``), with float32 matrices."""
+    with np.load(path, allow_pickle=False) as saved:
+        offsets = saved["dtw_offsets"]
+        dtw = saved["dtw"]
+        words = [
+            (str(w), float(s), float(e))
+            for w, (s, e) in zip(saved["words"], saved["word_spans"], strict=True)
+        ]
+        return SampleView(
+            layers=[int(layer) for layer in saved["layers"]],
+            sim=saved["sim"].astype(np.float32),
+            argmax=saved["argmax"],
+            dtw=[dtw[offsets[k] : offsets[k + 1]] for k in range(len(offsets) - 1)],
+            frame_times=saved["frame_times"],
+            tokens=[str(t) for t in saved["tokens"]],
+            word_times=words or None,
+        )
+
+
+def view_file(out_dir: str | Path, sample_id: str) -> Path:
+    """Where :func:`analyze` keeps a sample's explorer view: ``views/<path_file_name(id)>``."""
+    return Path(out_dir) / "views" / path_file_name(sample_id)
+
+
 def _load_path_view(path: Path) -> PathView:
     with np.load(path, allow_pickle=False) as saved:
         words = [
@@ -751,7 +830,7 @@ def analyze(
         raise ConfigError(f"argument 'settings' must be an AnalysisSettings, got {type(settings).__name__}")
     out_dir = prepare_out_dir(out_dir)
     with RunLock(out_dir, command="analyze"):
-        for folder in (out_dir, out_dir / "paths", out_dir / "figures"):
+        for folder in (out_dir, out_dir / "paths", out_dir / "views", out_dir / "figures"):
             remove_stale_temp_files(folder)
         return _analyze_locked(source, out_dir, settings, eval_dir, pairs, progress, command)
 
@@ -783,6 +862,8 @@ def _analyze_locked(
         command=command,
     )
     run_record["source"] = description
+    # where the answers joined to this analysis came from (the report's explorer reads them there too)
+    run_record["eval_dir"] = str(Path(eval_dir).resolve()) if eval_dir is not None else None
     if src.skipped:
         run_record["capture_skipped"] = src.skipped
     if settings.shard is not None:
@@ -848,6 +929,8 @@ def _analyze_locked(
             in_state_set.add(sample_id)
             if view is not None and (not done or sample_id in missing_views):
                 _save_path_view(_path_file(out_dir, sample_id), view, sample_id)
+            if settings.sample_views and not done:
+                _save_sample_view(view_file(out_dir, sample_id), _sample_view(item, plan), sample_id)
             if not done:
                 sink.write({**_sample_record(measures, measures.notes), "hash": content_hash})
                 n_new += 1

@@ -214,6 +214,51 @@ def measure_sample(
     return SampleMeasures(sample_id, list(layers), per_layer, scalars, rows, notes)
 
 
+@dataclass(frozen=True)
+class SampleView:
+    """What the report's sample explorer shows of one sample, at every analysed layer.
+
+    Attributes:
+        layers: the layer of each row.
+        sim: ``(L, T_s, T_t)`` cosine matrix speech frame × transcript token per layer (float32).
+        argmax: ``(L, T_t)`` paper 1's argmax path per layer (the path of APS).
+        dtw: per layer the ``(K, 2)`` DTW path ``(frame, token)`` over the same matrix.
+        frame_times: ``(T_s, 2)`` seconds.
+        tokens: ``T_t`` token strings.
+        word_times: ``(word, start_s, end_s)`` or None.
+    """
+
+    layers: list[int]
+    sim: np.ndarray
+    argmax: np.ndarray
+    dtw: list[np.ndarray]
+    frame_times: np.ndarray
+    tokens: list[str]
+    word_times: list[tuple[str, float, float]] | None
+
+
+def sample_view(
+    speech: np.ndarray,
+    text: np.ndarray,
+    layers: Sequence[int],
+    frame_times: np.ndarray,
+    tokens: Sequence[str] | None,
+    word_times: Sequence[tuple[str, float, float]] | None,
+) -> SampleView:
+    """Every layer's cosine matrix with its argmax and DTW paths (``speech`` ``(L, T_s, d)``, ``text``
+    ``(L, T_t, d)``), for the explorer of the report."""
+    sims = np.stack([cosine_matrix(speech[row], text[row]) for row in range(len(layers))]).astype(np.float32)
+    return SampleView(
+        layers=[int(layer) for layer in layers],
+        sim=sims,
+        argmax=np.stack([argmax_path(sim) for sim in sims]).astype(np.int32),
+        dtw=[np.asarray(dtw_path(sim), dtype=np.int32) for sim in sims],
+        frame_times=np.asarray(frame_times, dtype=np.float64),
+        tokens=list(tokens) if tokens is not None else [str(j) for j in range(sims.shape[2])],
+        word_times=None if not word_times else [(str(w), float(s), float(e)) for w, s, e in word_times],
+    )
+
+
 def path_view(
     base_speech: np.ndarray,
     base_text: np.ndarray,

@@ -37,6 +37,7 @@ from speechgap.analysis.run import (
     _read_eval,
     _read_samples,
     _save_cka_state,
+    view_file,
 )
 from speechgap.data.types import shard_range
 from speechgap.errors import ConfigError, DataError
@@ -139,13 +140,14 @@ def merge_analysis_shards(
     run_record = {key: value for key, value in first.record.items() if key not in ("shard", "fingerprint")}
     run_record["settings"] = settings_record
     run_record["merged_from"] = [str(by_index[k].folder.resolve()) for k in sorted(by_index)]
+    run_record["eval_dir"] = str(Path(eval_dir).resolve()) if eval_dir is not None else None
 
     out_dir = prepare_out_dir(out_dir)
     for shard in shards:
         if shard.folder.resolve() == out_dir.resolve():
             raise ConfigError(f"argument 'out_dir' is the folder of shard {shard.label}")
     with RunLock(out_dir, command="analyze-merge"):
-        for folder in (out_dir, out_dir / "paths", out_dir / "figures"):
+        for folder in (out_dir, out_dir / "paths", out_dir / "views", out_dir / "figures"):
             remove_stale_temp_files(folder)
         _check_resume(out_dir / RUN_FILE, run_record)
         atomic_write_json(out_dir / RUN_FILE, run_record)
@@ -154,6 +156,8 @@ def merge_analysis_shards(
         )
         _save_cka_state(out_dir / CKA_STATE_FILE, accumulator, list(plan.ids))
         _copy_path_views(plan, by_index, records, out_dir)
+        if settings.sample_views:
+            _copy_sample_views(plan, by_index, records, out_dir)
         return _finish(
             out_dir, plan, settings, settings_record, run_record, accumulator, eval_records, 0, duplicates
         )
@@ -320,3 +324,21 @@ def _copy_path_views(
                 path=source,
             )
         atomic_write_bytes(_path_file(out_dir, sample_id), source.read_bytes())
+
+
+def _copy_sample_views(
+    plan: _Plan, by_index: dict[int, _AnalysisShard], records: dict[str, dict[str, Any]], out_dir: Path
+) -> None:
+    """Copy every analysed sample's ``views/*.npz`` (the explorer's matrices) from the shard that holds it."""
+    holder = {sid: shard for shard in by_index.values() for sid in shard.ids}
+    for sample_id in plan.ids:
+        if "skipped" in records[sample_id]:
+            continue
+        source = view_file(holder[sample_id].folder, sample_id)
+        if not source.is_file():
+            raise DataError(
+                f"shard {holder[sample_id].label} is incomplete: the view of sample {sample_id!r} is missing; "
+                "analyse that shard into a new folder before merging",
+                path=source,
+            )
+        atomic_write_bytes(view_file(out_dir, sample_id), source.read_bytes())

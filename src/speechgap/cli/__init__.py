@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "score": "re-score an evaluation's responses without the model; write summary.json",
     "capture": "write the hidden states of a whole dataset to safetensors shards (resumable)",
     "analyze": "every gap measure over a dataset: per-layer/per-sample tables, CKA, summary, figures",
+    "report": "the report page with the sample explorer, for an eval / analyze folder",
     "study": "across a zoo of checkpoints, regress the gap on cosine, Euclidean distance and APS",
     "sweep": "many models x datasets x steps as one resumable run, on worker processes or a Ray cluster",
     "intervene": "accuracy with and without a training-free intervention (angle, length, calibration, ...)",

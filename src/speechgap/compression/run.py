@@ -38,6 +38,8 @@ class LengthRecord:
         speech_lengths: ``(L,)`` speech tokens in the input of each block.
         seq_lengths: ``(L,)`` tokens each block processed.
         prompt_tokens: prompt length before any merge.
+        groups: ``[first, last]`` original speech positions of each speech token that reached the last block
+            (a merged token spans several; a dropped frame is in none); None in files written before it was kept.
     """
 
     id: str
@@ -45,11 +47,13 @@ class LengthRecord:
     speech_lengths: list[int]
     seq_lengths: list[int]
     prompt_tokens: int
+    groups: list[list[int]] | None = None
 
     @classmethod
     def from_prefill(cls, sample_id: str, state: PrefillState) -> LengthRecord:
+        groups = [[int(m[0]), int(m[-1])] for m in state.members if m]
         return cls(
-            sample_id, state.speech_tokens, state.speech_lengths, state.seq_lengths, state.prompt_tokens
+            sample_id, state.speech_tokens, state.speech_lengths, state.seq_lengths, state.prompt_tokens, groups
         )
 
 

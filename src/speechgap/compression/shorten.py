@@ -58,6 +58,8 @@ class PrefillState:
         speech_tokens: speech tokens before any reduction (0 for a text run).
         prompt_tokens: prompt length before any reduction.
         hidden_size: the model width ``d`` (for memory arithmetic).
+        members: for a speech run, the original speech positions behind each speech token that reached the
+            last block, in order (a token merged from frames 3..5 is ``[3, 4, 5]``; a dropped frame is in none).
     """
 
     logits: torch.Tensor
@@ -68,6 +70,7 @@ class PrefillState:
     speech_tokens: int
     prompt_tokens: int
     hidden_size: int = 0
+    members: list[list[int]] = field(default_factory=list)
 
     @property
     def retention(self) -> float:
@@ -256,6 +259,7 @@ class ShorteningEngine:
             speech_tokens=n_speech,
             prompt_tokens=prompt_tokens,
             hidden_size=self.adapter.hidden_size,
+            members=members,
         )
 
     def step(self, state: PrefillState, token_id: int) -> torch.Tensor:
