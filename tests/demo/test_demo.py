@@ -183,7 +183,7 @@ def test_the_demo_report_explorer_in_a_real_browser(demo_dir):
 def test_speechgap_report_builds_the_explorer_for_an_analyze_or_eval_folder(demo_dir, tmp_path, capsys):
     assert main(["report", str(demo_dir / "analysis"), "--out", str(tmp_path / "a.html")]) == 0
     page = (tmp_path / "a.html").read_text()
-    assert page.count('<tr class=sgx-row ') == 16
+    assert page.count("<tr class=sgx-row ") == 16
     # the analysis names its eval folder: the answers are there
     record = next(r for _, r in read_jsonl(demo_dir / "eval" / "results.jsonl") if r["modality"] == "speech")
     assert "only_text_right" in page or "both_right" in page
@@ -192,6 +192,6 @@ def test_speechgap_report_builds_the_explorer_for_an_analyze_or_eval_folder(demo
     )
     assert main(["report", str(demo_dir / "eval"), "--out", str(tmp_path / "e.html"), "--no-audio"]) == 0
     page = (tmp_path / "e.html").read_text()
-    assert page.count('<tr class=sgx-row ') == 16 and record["id"] in page
+    assert page.count("<tr class=sgx-row ") == 16 and record["id"] in page
     assert main(["report", str(tmp_path)]) == 2
     assert "holds no run to report" in capsys.readouterr().err

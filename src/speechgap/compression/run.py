@@ -53,7 +53,12 @@ class LengthRecord:
     def from_prefill(cls, sample_id: str, state: PrefillState) -> LengthRecord:
         groups = [[int(m[0]), int(m[-1])] for m in state.members if m]
         return cls(
-            sample_id, state.speech_tokens, state.speech_lengths, state.seq_lengths, state.prompt_tokens, groups
+            sample_id,
+            state.speech_tokens,
+            state.speech_lengths,
+            state.seq_lengths,
+            state.prompt_tokens,
+            groups,
         )
 
 
