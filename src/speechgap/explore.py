@@ -153,8 +153,17 @@ def _load_data(description: dict[str, Any] | None, data: Any) -> tuple[Any, str 
         return None, f"the run's data did not load ({err}); give argument 'data' to hear the samples"
 
 
+MAX_AUDIO_BYTES = 30_000_000
+"""The audio a page embeds at most (Ogg Vorbis bytes); the clips of the samples after it are left out."""
+
+
 def explorer_data(
-    sources: ReportSources, *, data: Any = None, title: str = "Samples", audio: bool = True
+    sources: ReportSources,
+    *,
+    data: Any = None,
+    title: str = "Samples",
+    audio: bool = True,
+    max_audio_bytes: int = MAX_AUDIO_BYTES,
 ) -> ExplorerData:
     """Every analysed sample (every evaluated one without an analysis) with its answers, measures, matrices,
     audio and the answers under each fix.
@@ -163,6 +172,7 @@ def explorer_data(
         sources: the folders (:func:`find_sources`).
         data: the paired data (a dataset, manifest or ``--data`` spec) when the recorded one moved.
         audio: embed each sample's audio (Ogg Vorbis).
+        max_audio_bytes: the audio the page holds at most; the samples after it get none, and a note says so.
     """
     import pyarrow.parquet as pq
 
@@ -189,6 +199,7 @@ def explorer_data(
     position = {sample_id: k for k, sample_id in enumerate(dataset.ids)} if dataset is not None else {}
 
     samples = []
+    audio_bytes = 0
     for sample_id in ids:
         text, speech = answers.get((sample_id, "text")), answers.get((sample_id, "speech"))
         reference = (speech or text or {}).get("reference") or {}
@@ -198,8 +209,15 @@ def explorer_data(
         if sources.analysis_dir is not None and view_file(sources.analysis_dir, sample_id).is_file():
             view = load_sample_view(view_file(sources.analysis_dir, sample_id))
         clip, mime = (None, "audio/ogg")
-        if sample is not None:
+        if sample is not None and audio_bytes <= max_audio_bytes:
             clip, mime = encode_audio(sample.audio, sample.sample_rate)
+            audio_bytes += len(clip)
+            if audio_bytes > max_audio_bytes:
+                clip, left_out = None, len(ids) - len(samples)
+                notes.append(
+                    f"the audio of the last {left_out} samples is left out to keep the page small (it holds "
+                    f"{max_audio_bytes / 1e6:.0f} MB of audio at most)"
+                )
         words = (
             (view.word_times if view is not None else None) or (sample.word_times if sample else None) or []
         )

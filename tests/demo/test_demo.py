@@ -195,3 +195,37 @@ def test_speechgap_report_builds_the_explorer_for_an_analyze_or_eval_folder(demo
     assert page.count("<tr class=sgx-row ") == 16 and record["id"] in page
     assert main(["report", str(tmp_path)]) == 2
     assert "holds no run to report" in capsys.readouterr().err
+
+
+def test_the_explorer_data_of_the_demo_run_and_its_audio_budget(demo_dir):
+    import soundfile as sf
+
+    from speechgap.explore import display_token, explorer_data, find_sources
+
+    sources = find_sources(demo_dir)
+    assert sources.eval_dir == demo_dir / "eval" and sources.analysis_dir == demo_dir / "analysis"
+    assert set(sources.fixes) >= {"angle", "length"} and len(sources.merges) == 1
+    data = explorer_data(sources)
+    assert len(data.samples) == 16 and all(s.audio is not None and s.sim is not None for s in data.samples)
+    first = data.samples[0]
+    assert abs(first.duration_s - sf.info(demo_dir / "pairs" / "audio" / f"{first.id}.wav").duration) < 1e-6
+    # the merging fix's groups cover each fix sample's speech frames in order, without overlap
+    (label,) = sources.merges
+    merged = [s for s in data.samples if label in s.merged]
+    assert merged
+    for sample in merged:
+        groups = sample.merged[label]
+        assert all(a <= b for a, b in groups) and all(
+            b < c for (_, b), (c, _) in zip(groups[:-1], groups[1:], strict=True)
+        )
+        assert groups[-1][1] < sample.sim.shape[1]
+    # a small audio budget: the first clips are kept, the rest left out, and the page says so
+    budget = sum(len(s.audio) for s in data.samples[:3])
+    thin = explorer_data(sources, max_audio_bytes=budget)
+    assert [s.audio is not None for s in thin.samples] == [True] * 3 + [False] * 13
+    assert any("left out" in note for note in thin.notes)
+    assert (
+        display_token("Ġcolour") == " colour"
+        and display_token("Ċ") == "⏎"
+        and display_token("▁the") == " the"
+    )

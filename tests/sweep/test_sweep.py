@@ -115,8 +115,11 @@ def test_a_sweep_writes_what_the_verbs_write_by_hand_and_reruns_nothing(
     assert study["regressions"]["all"]["aps_cos"]["r2"] is None
     page = (out / "report.html").read_text()
     for name in ("full-a", "lora-b"):
-        assert f'href="jobs/{name}/qs/eval/summary.json"' in page
-        assert f'href="jobs/{name}/qs/analyze/summary.json"' in page
+        # every job's own page with the sample explorer, linked from the sweep's page
+        for step in ("eval", "analyze"):
+            assert f'href="jobs/{name}/qs/{step}/report.html"' in page
+            job_page = (out / "jobs" / name / "qs" / step / "report.html").read_text()
+            assert job_page.count("<tr class=sgx-row ") == 7
 
     # the same sweep again: every job is reused, none is started
     again = run_sweep(spec, out, engine=engine, workers=2, progress=False)

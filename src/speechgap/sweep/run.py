@@ -46,6 +46,7 @@ class JobStatus:
         host: where it last ran; ``duration_s`` its last attempt's run time.
         error: why it failed (the verb's own message), or why it was run again.
         records: records its folder holds (lines of its record files).
+        report_error: why the job's own report page could not be built (None: it was, or it has none).
         key: hash of its definition (a changed spec does not reuse a folder's "done").
     """
 
@@ -71,6 +72,7 @@ class JobStatus:
     traceback: str | None = None
     retried: list[str] = field(default_factory=list)
     records: int = 0
+    report_error: str | None = None
 
 
 @dataclass

@@ -7,8 +7,10 @@
 - ``OUT/study/<data>/``: for each dataset on which models were both evaluated and analysed, the zoo study
   of ``speechgap study`` (:func:`speechgap.study.write_study`: one point per model, the regressions of the
   gap on each measure per variant and over all; fewer than 3 points get no fit, and say so).
-- ``OUT/report.html``: one self-contained page: the jobs with their status and figures, linked to each
-  job's folder; the study tables and figures; the failures with their errors.
+- ``OUT/jobs/.../report.html``: each finished eval and analyze job's own page with the sample explorer
+  (``speechgap report``).
+- ``OUT/report.html``: one self-contained page: the jobs with their status and figures, each linked to its own
+  page (or its summary); the study tables and figures; the failures with their errors.
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ def write_summary(
     from speechgap.io import atomic_write_text
 
     ordered = [statuses[job.id] for job in jobs]
+    _job_reports(ordered)
     frame = jobs_frame(ordered)
     atomic_write_text(out_dir / "table.csv", frame.to_csv(index=False))
     studies = _studies(out_dir, spec, statuses)
@@ -127,6 +130,21 @@ def write_summary(
     report = out_dir / "report.html"
     atomic_write_text(report, page)
     return SweepSummary(out_dir / "table.csv", studies, report)
+
+
+def _job_reports(statuses: list[Any]) -> None:
+    """Each finished eval and analyze job's own page with the sample explorer (``speechgap report``), in its
+    folder; a page that cannot be built is noted on the job (``report_error``) and the sweep goes on."""
+    from speechgap.errors import SpeechgapError
+    from speechgap.explore import build_report
+
+    for status in statuses:
+        if status.shard is not None or status.status != "done" or status.verb not in ("eval", "analyze"):
+            continue
+        try:
+            build_report(status.out_dir)
+        except SpeechgapError as err:
+            status.report_error = str(err)
 
 
 def _studies(out_dir: Path, spec: SweepSpec, statuses: dict[str, Any]) -> dict[str, Any]:
@@ -193,7 +211,9 @@ def _page(
     for row in frame.to_dict("records"):
         status = next(s for s in statuses if s.id == row["job"])
         folder = Path(status.out_dir)
-        target = folder / DONE_FILES[status.verb]
+        target = folder / "report.html"
+        if not target.is_file():
+            target = folder / DONE_FILES[status.verb]
         link = html.escape(str(_relative(target if target.is_file() else folder, out_dir)))
         cells = [f'<td><a href="{link}">{html.escape(row["job"])}</a></td>',
                  f"<td>{html.escape(row['status'])}</td>",
