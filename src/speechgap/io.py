@@ -15,6 +15,7 @@ import os
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -116,8 +117,19 @@ class ResumeWarning(SpeechgapWarning):
     results file, records written before sample fingerprints existed (their data cannot be checked)."""
 
 
+COMMIT_INTERVAL_S = 1.0
+"""How often :class:`JsonlAppender` makes its new lines durable (flush and fsync) by default."""
+
+
 class JsonlAppender:
-    """Append records to a JSONL file, one durable line at a time, resuming an earlier run.
+    """Append records to a JSONL file in durable groups, resuming an earlier run.
+
+    Lines are committed — written, flushed and fsync'ed together — at most ``commit_interval_s`` after the
+    first of them, on :meth:`commit` (a caller's batch boundary) and on close (also when the block raises).
+    A run killed between two commits loses only its uncommitted lines: the file ends at a commit, or with a
+    torn line that the next open cuts off, and the next run does those records again — every record ends up
+    in the file exactly once. ``commit_interval_s=0`` commits every line at once (for an index whose lines
+    point at files already written).
 
     On open, a torn last line (a crash mid-write) is cut off, and the keys of the records already present
     are collected with ``key``; :meth:`done` tells whether a key is finished, so the caller skips it.
@@ -136,6 +148,7 @@ class JsonlAppender:
         key: the key of a record.
         remember: what to keep in memory of each record already in the file (and of each written), read
             back with :meth:`remembered`; None keeps the keys only.
+        commit_interval_s: the longest a written line waits for its commit (seconds; 0: none).
 
     Attributes:
         path: the file.
@@ -148,10 +161,16 @@ class JsonlAppender:
         key: Callable[[dict[str, Any]], Any],
         *,
         remember: Callable[[dict[str, Any]], Any] | None = None,
+        commit_interval_s: float = COMMIT_INTERVAL_S,
     ) -> None:
+        if not (isinstance(commit_interval_s, int | float) and commit_interval_s >= 0):
+            raise ValueError(f"argument 'commit_interval_s' must be a number >= 0, got {commit_interval_s!r}")
         self.path = Path(path)
         self.key = key
         self.remember = remember
+        self.commit_interval_s = float(commit_interval_s)
+        self._pending: list[str] = []
+        self._first_pending = 0.0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._records: dict[Any, Any] = {}
         self.duplicates = 0
@@ -191,18 +210,32 @@ class JsonlAppender:
         key = self.key(record)
         if key in self._records:
             raise ValueError(f"record {key!r} is already in {self.path}")
-        self._handle.write(dumps_record(record) + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        if not self._pending:
+            self._first_pending = time.monotonic()
+        self._pending.append(dumps_record(record) + "\n")
         self._records[key] = self.remember(record) if self.remember else None
+        if time.monotonic() - self._first_pending >= self.commit_interval_s:
+            self.commit()
 
     def write_many(self, records: Iterable[dict[str, Any]]) -> None:
         for record in records:
             self.write(record)
 
+    def commit(self) -> None:
+        """Make every line written so far durable: one write, one flush, one fsync."""
+        if not self._pending:
+            return
+        self._handle.write("".join(self._pending))
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._pending.clear()
+
     def close(self) -> None:
         if not self._handle.closed:
-            self._handle.close()
+            try:
+                self.commit()
+            finally:
+                self._handle.close()
 
     def __enter__(self) -> JsonlAppender:
         return self

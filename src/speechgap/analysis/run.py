@@ -936,9 +936,11 @@ def _analyze_locked(
                 n_new += 1
             since_checkpoint += 1
             if since_checkpoint >= settings.checkpoint_every:
+                sink.commit()  # the CKA state never covers a sample whose line is not in the file
                 _save_cka_state(state_path, accumulator, in_state)
                 since_checkpoint = 0
         if since_checkpoint:
+            sink.commit()
             _save_cka_state(state_path, accumulator, in_state)
     result = _finish(
         out_dir,

@@ -204,7 +204,10 @@ def _capture_locked(
         record["resumed_from"] = previous.get("created")
         record["warnings"] = list(previous.get("warnings", []))
 
-    with JsonlAppender(index_path, key=lambda r: r["id"], remember=_index_memory) as index:
+    # every index line points at a shard already written: commit each at once, so none is lost after its shard
+    with JsonlAppender(
+        index_path, key=lambda r: r["id"], remember=_index_memory, commit_interval_s=0
+    ) as index:
         notes = []
         if index.duplicates:
             notes.append(
