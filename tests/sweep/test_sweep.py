@@ -324,3 +324,17 @@ def test_judged_shards_merge_their_verdicts_without_asking_the_judge_again(tiny_
         assert_same_eval(merged, hand)
     finally:
         judge.close()
+
+
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_a_job_asking_for_a_gpu_the_machine_lacks_fails_at_once_instead_of_waiting(
+    engine, tiny_zoo, pairs, tmp_path, request
+):
+    if engine == "ray":
+        request.getfixturevalue("ray_instance")
+    steps = [{"verb": "eval", "settings": EVAL, "resources": {"gpus": 1}}, {"verb": "analyze", "eval": False}]
+    spec = _write_spec(tmp_path, [str(tiny_zoo / "full-a")], pairs, steps)
+    result = run_sweep(spec, tmp_path / "out", engine=engine, workers=1, progress=False)
+    job = result.job("full-a/qs/eval")
+    assert job.status == "failed" and "asks for 1 GPU" in job.error and job.attempts == []
+    assert result.job("full-a/qs/analyze").status == "done"  # the other job ran
