@@ -111,7 +111,7 @@ def test_dtw_critical_frames_lie_on_the_dtw_path():
     rng = np.random.default_rng(3)
     sim = rng.uniform(-1, 1, size=(8, 4))
     chosen = critical_tokens_from_similarity(sim, path="dtw", critical="all")
-    on_path = set(dtw_path(sim))
+    on_path = {(i, j) for i, j in dtw_path(sim).tolist()}
     frames_on_path = sorted({i for i, _ in on_path})
     assert chosen.frames.tolist() == frames_on_path  # every frame of the path, once
     for frame, token, score in zip(chosen.frames, chosen.tokens, chosen.scores, strict=True):

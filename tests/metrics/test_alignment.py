@@ -61,10 +61,11 @@ def test_dtw_is_optimal_against_brute_force(shape):
         sim = rng.uniform(-1, 1, size=shape) if maximize else rng.uniform(0, 5, size=shape)
         cost = 1 - sim if maximize else sim
         path = dtw_path(sim, maximize=maximize)
+        assert path.dtype == np.int64 and path.ndim == 2 and path.shape[1] == 2
         best = min(path_cost(cost, candidate) for candidate in all_paths(*shape))
         assert path_cost(cost, path) == pytest.approx(best, abs=1e-12)
-        assert path[0] == (0, 0) and path[-1] == (shape[0] - 1, shape[1] - 1)
-        steps = {(b[0] - a[0], b[1] - a[1]) for a, b in zip(path, path[1:], strict=False)}
+        assert path[0].tolist() == [0, 0] and path[-1].tolist() == [shape[0] - 1, shape[1] - 1]
+        steps = {tuple(step) for step in np.diff(path, axis=0).tolist()}
         assert steps <= {(1, 0), (0, 1), (1, 1)}
 
 
@@ -73,7 +74,7 @@ def test_dtw_tie_breaking_follows_documented_order(shape):
     rng = np.random.default_rng(20 + shape[0])
     for _ in range(5):
         cost = rng.integers(0, 2, size=shape).astype(float)  # integer costs: many exact ties
-        assert dtw_path(cost, maximize=False) == brute_force_dtw(cost)
+        assert dtw_path(cost, maximize=False).tolist() == [list(pair) for pair in brute_force_dtw(cost)]
 
 
 def test_dtw_matches_cell_by_cell_dynamic_program_on_a_larger_matrix():
@@ -209,9 +210,109 @@ def test_word_alignment_accuracy_counts_frames_inside_words():
 def test_compiled_and_numpy_dtw_agree(shape):
     rng = np.random.default_rng(sum(shape))
     sim = rng.uniform(-1, 1, size=shape)
-    assert dtw_path(sim, backend="numba") == dtw_path(sim, backend="numpy")
+    np.testing.assert_array_equal(dtw_path(sim, backend="numba"), dtw_path(sim, backend="numpy"))
     # integer costs make many ties: the tie order must agree too
     ties = rng.integers(0, 3, size=shape).astype(float)
-    assert dtw_path(ties, maximize=False, backend="numba") == dtw_path(ties, maximize=False, backend="numpy")
+    np.testing.assert_array_equal(
+        dtw_path(ties, maximize=False, backend="numba"), dtw_path(ties, maximize=False, backend="numpy")
+    )
     with pytest.raises(ConfigError, match="backend"):
         dtw_path(sim, backend="cuda")
+
+
+def reference_dtw(sim: np.ndarray, maximize: bool) -> list[list[int]]:
+    """The DTW as it was computed before the lean kernel, in plain Python: the full cost ``1 − sim`` (or
+    ``sim``), the full accumulated-cost table, the trace-back comparing its three neighbours."""
+    rows, cols = sim.shape
+    cost = [[1.0 - float(v) if maximize else float(v) for v in line] for line in sim]
+    total = [[0.0] * cols for _ in range(rows)]
+    for i in range(rows):
+        for j in range(cols):
+            if i == 0 and j == 0:
+                total[i][j] = cost[i][j]
+            elif i == 0:
+                total[i][j] = total[i][j - 1] + cost[i][j]
+            elif j == 0:
+                total[i][j] = total[i - 1][j] + cost[i][j]
+            else:
+                best = total[i - 1][j - 1]
+                if total[i - 1][j] < best:
+                    best = total[i - 1][j]
+                if total[i][j - 1] < best:
+                    best = total[i][j - 1]
+                total[i][j] = best + cost[i][j]
+    i, j = rows - 1, cols - 1
+    path = [[i, j]]
+    while i > 0 or j > 0:
+        if i == 0:
+            j -= 1
+        elif j == 0:
+            i -= 1
+        else:
+            diagonal, up, left = total[i - 1][j - 1], total[i - 1][j], total[i][j - 1]
+            if diagonal <= up and diagonal <= left:
+                i, j = i - 1, j - 1
+            elif up <= left:
+                i -= 1
+            else:
+                j -= 1
+        path.append([i, j])
+    return path[::-1]
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_dtw_paths_equal_the_reference_on_many_random_matrices(backend):
+    rng = np.random.default_rng(30)
+    for trial in range(120):
+        shape = tuple(int(n) for n in rng.integers(1, 41, size=2))
+        kind = trial % 4
+        if kind == 0:  # continuous similarities
+            sim, maximize = rng.uniform(-1, 1, size=shape), True
+        elif kind == 1:  # similarities on a grid of quarters: 1 - sim and every sum exact, many ties
+            sim, maximize = rng.integers(-4, 5, size=shape) / 4.0, True
+        elif kind == 2:  # integer distances: ties
+            sim, maximize = rng.integers(0, 3, size=shape).astype(float), False
+        else:  # continuous distances
+            sim, maximize = rng.exponential(size=shape), False
+        path = dtw_path(sim, maximize=maximize, backend=backend)
+        assert path.dtype == np.int64 and path.shape[1] == 2
+        assert path.tolist() == reference_dtw(sim, maximize), (trial, shape)
+
+
+def test_dtw_reads_any_layout_and_dtype_like_a_float64_c_array():
+    rng = np.random.default_rng(31)
+    sim = rng.uniform(-1, 1, size=(37, 23))
+    expected = reference_dtw(sim, True)
+    assert dtw_path(np.asfortranarray(sim)).tolist() == expected
+    assert dtw_path(sim.T.copy().T).tolist() == expected
+    wide = np.zeros((37, 46))
+    wide[:, ::2] = sim
+    assert dtw_path(wide[:, ::2]).tolist() == expected
+    as_float32 = torch.from_numpy(sim).float()
+    assert dtw_path(as_float32).tolist() == reference_dtw(as_float32.double().numpy(), True)
+
+
+def test_dtw_kept_buffers_do_not_leak_between_calls(monkeypatch):
+    from speechgap.metrics import alignment
+
+    rng = np.random.default_rng(32)
+    big, small = rng.uniform(-1, 1, size=(60, 50)), rng.uniform(-1, 1, size=(7, 40))
+    first = dtw_path(big)
+    kept = first.copy()
+    second = dtw_path(small)  # reuses (a part of) the buffers grown by the first call
+    np.testing.assert_array_equal(first, kept)  # the returned path is not a view of the scratch space
+    assert first.flags.owndata and second.flags.owndata
+    assert second.tolist() == reference_dtw(small, True)
+    assert dtw_path(big).tolist() == reference_dtw(big, True)
+    monkeypatch.setattr(alignment, "_KEEP_CELLS", 100)  # past the limit: fresh buffers, same answer
+    assert dtw_path(big).tolist() == reference_dtw(big, True)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("where", [(0, 0), (0, 4), (3, 0), (5, 2), (6, 4)])
+def test_dtw_rejects_a_non_finite_value_anywhere(backend, where):
+    for bad in (np.nan, np.inf, -np.inf):
+        sim = np.zeros((7, 5))
+        sim[where] = bad
+        with pytest.raises(ConfigError, match="argument 'sim': contains NaN or infinite values"):
+            dtw_path(sim, backend=backend)

@@ -236,7 +236,7 @@ def _word_label(word: str) -> str:
     return "".join(ch for ch in word.lower() if ch.isalnum() or ch in "'-")
 
 
-def _aligned_frames(speech: np.ndarray, text: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
+def _aligned_frames(speech: np.ndarray, text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     path = dtw_path(cosine_matrix(speech, text))
     return path, token_frames(path, text.shape[0])
 

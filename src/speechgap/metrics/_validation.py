@@ -8,14 +8,24 @@ import numpy as np
 
 from speechgap.errors import ConfigError
 
+NOT_FINITE = "argument '{name}': contains NaN or infinite values"
+
 
 def as_array(
-    value: Any, name: str, *, ndim: int | tuple[int, ...] | None = None, dtype: Any = np.float64
+    value: Any,
+    name: str,
+    *,
+    ndim: int | tuple[int, ...] | None = None,
+    dtype: Any = np.float64,
+    check_finite: bool = True,
 ) -> np.ndarray:
     """Convert ``value`` (numpy array, torch tensor, nested list) to a numpy array of ``dtype``.
 
     Torch tensors are moved to the CPU and detached first; bfloat16/float16 tensors are widened to float32
     by torch before numpy sees them (numpy has no bfloat16).
+
+    ``check_finite=False`` skips the NaN/infinity scan, for a caller that checks while it reads the values
+    anyway (it must then raise :data:`NOT_FINITE` itself).
 
     Raises:
         ConfigError: naming ``name`` when the number of dimensions is not ``ndim`` or values are not finite.
@@ -34,8 +44,8 @@ def as_array(
         if array.ndim not in allowed:
             wanted = " or ".join(str(d) for d in allowed)
             raise ConfigError(f"argument '{name}': expected {wanted} dimensions, got shape {array.shape}")
-    if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
-        raise ConfigError(f"argument '{name}': contains NaN or infinite values")
+    if check_finite and np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+        raise ConfigError(NOT_FINITE.format(name=name))
     return array
 
 

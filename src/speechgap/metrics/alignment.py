@@ -10,6 +10,7 @@ two paths. Paper 3 (Hsu et al., arXiv 2603.01502) pairs tokens by a monotonic DT
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,7 +19,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from speechgap.errors import ConfigError
-from speechgap.metrics._validation import as_array, as_layered, check_same_dim
+from speechgap.metrics._validation import NOT_FINITE, as_array, as_layered, check_same_dim
 from speechgap.metrics.similarity import cosine_matrix, euclidean_matrix
 
 __all__ = [
@@ -36,8 +37,8 @@ __all__ = [
 ]
 
 
-def _as_matrix(sim: Any, name: str = "sim") -> np.ndarray:
-    matrix = as_array(sim, name, ndim=2)
+def _as_matrix(sim: Any, name: str = "sim", check_finite: bool = True) -> np.ndarray:
+    matrix = as_array(sim, name, ndim=2, check_finite=check_finite)
     if 0 in matrix.shape:
         raise ConfigError(
             f"argument '{name}': expected a non-empty (T_s, T_t) matrix, got shape {matrix.shape}"
@@ -87,7 +88,7 @@ def _accumulated_cost(cost: np.ndarray) -> np.ndarray:
     return accumulated
 
 
-def dtw_path(sim: Any, maximize: bool = True, backend: str = "auto") -> list[tuple[int, int]]:
+def dtw_path(sim: Any, maximize: bool = True, backend: str = "auto") -> np.ndarray:
     """Monotonic dynamic-time-warping path through a speech × text matrix (paper 3's token alignment).
 
     The path runs from ``(0, 0)`` to ``(T_s − 1, T_t − 1)`` with steps ``(1, 0)``, ``(0, 1)``, ``(1, 1)`` and
@@ -98,29 +99,74 @@ def dtw_path(sim: Any, maximize: bool = True, backend: str = "auto") -> list[tup
     then ``(1, 0)`` (advance speech), then ``(0, 1)`` (advance text). Costs that differ only by float rounding
     are not ties.
 
-    Args:
-        sim: ``(T_s, T_t)`` similarity or distance matrix.
-        maximize: whether ``sim`` holds similarities (True) or distances (False).
+    The compiled kernel reads ``sim`` directly (no cost matrix is allocated) and keeps its scratch buffers
+    (one byte per cell, one row of accumulated cost) between calls, per thread, for matrices of up to
+    2²⁴ cells; larger ones get fresh buffers. The returned path is always a new array.
 
+    Args:
+        sim: ``(T_s, T_t)`` similarity or distance matrix (numpy or torch; read as float64, and copied to
+            C order first when it is not C-contiguous).
+        maximize: whether ``sim`` holds similarities (True) or distances (False).
         backend: ``"auto"`` (the numba-compiled kernel when numba is importable, else numpy),
             ``"numba"`` or ``"numpy"``. Both give the same path (same recurrence, same tie order).
 
     Returns:
-        The path as a list of ``(i, j)`` pairs, from ``(0, 0)`` to ``(T_s − 1, T_t − 1)``.
+        ``(L, 2)`` int64 array of ``(i, j)`` pairs (speech frame, text token) in forward order, from
+        ``(0, 0)`` to ``(T_s − 1, T_t − 1)``; ``max(T_s, T_t) <= L <= T_s + T_t − 1``. librosa's
+        ``sequence.dtw(..., backtrack=True)`` returns the same kind of array in the reverse order.
     """
-    matrix = _as_matrix(sim)
     if backend not in ("auto", "numba", "numpy"):
         raise ConfigError(f"argument 'backend': expected 'auto', 'numba' or 'numpy', got {backend!r}")
     compiled = _compiled_dtw() if backend != "numpy" else None
     if backend == "numba" and compiled is None:
         raise ConfigError("argument 'backend': 'numba' asked for, but numba is not installed")
-    if compiled is not None:
-        cost = np.subtract(1.0, matrix) if maximize else np.ascontiguousarray(matrix)
-        return [(int(i), int(j)) for i, j in compiled(cost)]
-    return _dtw_path_numpy(matrix, maximize)
+    if compiled is None:
+        return _dtw_path_numpy(_as_matrix(sim), maximize)
+    matrix = _as_matrix(sim, check_finite=False)  # the kernel checks each value as it reads it
+    if not matrix.flags.c_contiguous:
+        matrix = np.ascontiguousarray(matrix)
+    rows, cols = matrix.shape
+    steps, row, trace = _dtw_buffers(rows, cols)
+    start = compiled(matrix, bool(maximize), steps, row, trace)
+    if start < 0:
+        raise ConfigError(NOT_FINITE.format(name="sim"))
+    return trace[start:].copy()
 
 
 _COMPILED: list = []
+
+_KEEP_CELLS = 1 << 24
+"""Largest ``T_s · T_t`` whose DTW scratch buffers are kept between calls (16 MiB of step bytes)."""
+
+
+class _DTWBuffers(threading.local):
+    """Scratch space of the compiled DTW, one set per thread (the kernel releases the GIL)."""
+
+    steps = np.empty(0, dtype=np.uint8)
+    row = np.empty(0, dtype=np.float64)
+    trace = np.empty((0, 2), dtype=np.int64)
+
+
+_BUFFERS = _DTWBuffers()
+
+
+def _dtw_buffers(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(rows·cols,)`` uint8 steps, ``(cols,)`` float64 row and ``(rows + cols − 1, 2)`` int64 trace.
+
+    Views into this thread's kept buffers, grown when too small; fresh arrays beyond ``_KEEP_CELLS`` cells so
+    that one huge matrix does not pin its memory for the life of the process.
+    """
+    cells, length = rows * cols, rows + cols - 1
+    if cells > _KEEP_CELLS:
+        return np.empty(cells, dtype=np.uint8), np.empty(cols), np.empty((length, 2), dtype=np.int64)
+    kept = _BUFFERS
+    if kept.steps.shape[0] < cells:
+        kept.steps = np.empty(cells, dtype=np.uint8)
+    if kept.row.shape[0] < cols:
+        kept.row = np.empty(cols)
+    if kept.trace.shape[0] < length:
+        kept.trace = np.empty((length, 2), dtype=np.int64)
+    return kept.steps[:cells], kept.row[:cols], kept.trace[:length]
 
 
 def _compiled_dtw():
@@ -134,7 +180,7 @@ def _compiled_dtw():
     return _COMPILED[0]
 
 
-def _dtw_path_numpy(matrix: np.ndarray, maximize: bool) -> list[tuple[int, int]]:
+def _dtw_path_numpy(matrix: np.ndarray, maximize: bool) -> np.ndarray:
     """:func:`dtw_path` in numpy: vectorised rows along the shorter axis, trace-back in Python."""
     # Iterate over the shorter axis (the recurrence is symmetric in the two axes), on a C-ordered cost.
     transpose = matrix.shape[0] > matrix.shape[1]
@@ -162,8 +208,7 @@ def _dtw_path_numpy(matrix: np.ndarray, maximize: bool) -> list[tuple[int, int]]
             else:
                 j -= 1
         path.append((i, j))
-    path.reverse()
-    return path
+    return np.array(path[::-1], dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -312,7 +357,7 @@ def token_frames(path: Sequence[tuple[int, int]] | np.ndarray, n_tokens: int) ->
     """One frame per text token from a DTW path: the (lower) median of the frames paired with token ``j``.
 
     Args:
-        path: ``(i, j)`` pairs as returned by :func:`dtw_path`.
+        path: ``(K, 2)`` ``(i, j)`` pairs as returned by :func:`dtw_path`.
         n_tokens: ``T_t``; every token ``0..T_t−1`` must appear in the path.
 
     Returns:
