@@ -24,7 +24,7 @@ from speechgap.sweep.job import DONE_FILES
 from speechgap.sweep.spec import Job, SweepSpec, eval_step_for
 
 
-def headline(verb: str, out_dir: str | Path) -> dict[str, Any]:
+def _headline(verb: str, out_dir: str | Path) -> dict[str, Any]:
     """The figures a job's row shows, read from its finished folder (empty when it is not finished)."""
     folder = Path(out_dir)
     if not (folder / DONE_FILES[verb]).is_file():
@@ -75,7 +75,7 @@ def headline(verb: str, out_dir: str | Path) -> dict[str, Any]:
 
 
 def jobs_frame(statuses: list[Any]) -> Any:
-    """One row per job, shards left out: what, status, time, where, and :func:`headline`."""
+    """One row per job, shards left out: what, status, time, where, and its headline figures."""
     import pandas as pd
 
     rows = []
@@ -95,7 +95,7 @@ def jobs_frame(statuses: list[Any]) -> Any:
             "error": status.error,
         }
         if status.status == "done":
-            row.update(headline(status.verb, status.out_dir))
+            row.update(_headline(status.verb, status.out_dir))
         rows.append(row)
     return pd.DataFrame(rows)
 
