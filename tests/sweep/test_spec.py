@@ -170,3 +170,16 @@ def test_plan_lists_the_jobs_without_running_them(pairs, tmp_path, capsys):
     assert not (tmp_path / "out" / "sweep.json").exists()
     assert main(["sweep", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "out")]) == 2
     assert "SPEC: no such file" in capsys.readouterr().err
+
+
+def test_a_judge_url_with_credentials_is_redacted_where_the_sweep_records_it(pairs, tmp_path):
+    from speechgap.sweep.run import _initial_statuses
+
+    url = "http://user:s3cret@127.0.0.1:9/v1?key=abc"
+    spec = parse_spec(
+        _spec(pairs, steps=[{"verb": "eval", "settings": {"judge": {"url": url, "model": "j"}}}])
+    )
+    jobs = expand(spec, tmp_path)
+    assert jobs[0].settings["judge"]["url"] == url  # the task gets the real URL
+    recorded = json.dumps([spec.to_json(), [vars(s) for s in _initial_statuses(jobs, tmp_path).values()]])
+    assert "s3cret" not in recorded and "abc" not in recorded and "127.0.0.1" in recorded

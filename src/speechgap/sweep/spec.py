@@ -117,10 +117,20 @@ class SweepSpec:
         return {
             "models": [asdict(m) for m in self.models],
             "data": [asdict(d) for d in self.data],
-            "steps": [asdict(s) for s in self.steps],
+            "steps": [{**asdict(s), "settings": recorded_settings(s.settings)} for s in self.steps],
             "retries": self.retries,
             "source": self.source,
         }
+
+
+def recorded_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """A step's settings as files record them: a judge URL's credentials redacted (as every result file does)."""
+    from speechgap.provenance import redact_url
+
+    judge = settings.get("judge")
+    if isinstance(judge, dict) and isinstance(judge.get("url"), str):
+        return {**settings, "judge": {**judge, "url": redact_url(judge["url"])}}
+    return settings
 
 
 def load_spec(path: str | Path) -> SweepSpec:
