@@ -496,7 +496,14 @@ def demo_page(
     """The demo's page; ``explorer``: the samples (:class:`~speechgap.report.explorer.ExplorerData`) for the
     interactive sample explorer after the gap table (the static figures follow, for print)."""
     from speechgap.analysis.run import path_figure_name
-    from speechgap.report.html import build_page, figure_block, fixes_table, gap_table
+    from speechgap.report.html import (
+        FIGURE_CAPTIONS,
+        PATH_CAPTION,
+        build_page,
+        figure_block,
+        fixes_table,
+        gap_table,
+    )
 
     sections = [("The gap", gap_table(eval_summary))]
     if explorer is not None:
@@ -507,49 +514,28 @@ def demo_page(
         sections.append(
             (
                 "Layer by layer",
-                figure_block(
-                    figures / "layer_curves.png",
-                    "Mean-pooled cosine similarity and Euclidean distance between the speech span and the "
-                    "transcript span, and the Alignment Path Score, per layer (mean ± std over samples).",
-                ),
+                figure_block(figures / "layer_curves.png", FIGURE_CAPTIONS["layer_curves"]),
             )
         )
     if (figures / "cka_heatmap.png").exists():
         sections.append(
             (
                 "Cross-layer CKA",
-                figure_block(
-                    figures / "cka_heatmap.png",
-                    "Linear CKA between every speech layer and every text layer over DTW-paired "
-                    "(speech frame, text token) states; the band marks text layers within the tolerance of "
-                    "each speech layer's best match.",
-                ),
+                figure_block(figures / "cka_heatmap.png", FIGURE_CAPTIONS["cka_heatmap"]),
             )
         )
     paths = "".join(
-        figure_block(
-            figures / path_figure_name(sid),
-            f"Sample {sid}: argmax and DTW alignment paths over the speech × text cosine matrix, with the "
-            f"transcript tokens and the spoken words' timings.",
-        )
+        figure_block(figures / path_figure_name(sid), f"Sample {sid}: {PATH_CAPTION}")
         for sid in path_ids
         if (figures / path_figure_name(sid)).exists()
     )
     if paths:
         sections.append(("Alignment paths", paths))
     diagnostic_figures = [
-        (name, caption)
-        for name, caption in (
-            ("diagnostics_attention.png", "Attention of the decision step over the question: Cov_0.90, the "
-             "largest weight and the normalized entropy, text run vs speech run (mean over layers and heads)."),
-            ("diagnostics_lens.png", "Logit lens per layer: the transcript token at its aligned speech frame, "
-             "and the correct letter at the decision step."),
-            ("diagnostics_probes.png", "Probes per layer: the correct letter from the decision-step state "
-             "(speech, text, speech samples answered wrongly) and the modality from pooled spans."),
-            ("diagnostics_updates.png", "Cosine of the speech and text layer updates at DTW-aligned positions."),
-        )
-        if (figures / name).exists()
-    ]  # fmt: skip
+        (f"{stem}.png", FIGURE_CAPTIONS[stem])
+        for stem in ("diagnostics_attention", "diagnostics_lens", "diagnostics_probes", "diagnostics_updates")
+        if (figures / f"{stem}.png").exists()
+    ]
     if diagnostic_figures:
         sections.append(
             (
@@ -563,7 +549,7 @@ def demo_page(
         sections.append(
             (
                 "APS distribution",
-                figure_block(figures / "aps_histogram.png", "Per-sample Alignment Path Score."),
+                figure_block(figures / "aps_histogram.png", FIGURE_CAPTIONS["aps_histogram"]),
             )
         )
     model = summary["provenance"]["model"] or {}

@@ -263,7 +263,7 @@ def report_sections(sources: ReportSources, explorer: ExplorerData) -> list[tupl
     """The page's sections: the gap table, the analysis figures (for print and readers without JavaScript),
     and the explorer."""
     from speechgap.report.explorer import explorer_section
-    from speechgap.report.html import figure_block, gap_table
+    from speechgap.report.html import figure_block, figure_caption, gap_table
 
     sections = []
     if sources.eval_dir is not None and (sources.eval_dir / "summary.json").is_file():
@@ -273,7 +273,7 @@ def report_sections(sources: ReportSources, explorer: ExplorerData) -> list[tupl
     sections.append(("Samples", explorer_section(explorer)))
     if sources.analysis_dir is not None:
         figures = "".join(
-            figure_block(path, path.stem.replace("_", " "))
+            figure_block(path, figure_caption(path.stem))
             for path in sorted((sources.analysis_dir / "figures").glob("*.png"))
         )
         if figures:

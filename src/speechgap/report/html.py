@@ -157,6 +157,35 @@ def result_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any
     return f"<table><caption>{html.escape(title)}</caption><tr>{head}</tr>" + "".join(body) + "</table>"
 
 
+FIGURE_CAPTIONS = {
+    "layer_curves": "Mean-pooled cosine similarity and Euclidean distance between the speech span and the "
+    "transcript span, and the Alignment Path Score, per layer (mean ± std over samples).",
+    "cka_heatmap": "Linear CKA between every speech layer and every text layer over DTW-paired (speech frame, "
+    "text token) states; the band marks text layers within the tolerance of each speech layer's best match.",
+    "aps_histogram": "Per-sample Alignment Path Score.",
+    "diagnostics_attention": "Attention of the decision step over the question: Cov_0.90, the largest weight "
+    "and the normalized entropy, text run vs speech run (mean over layers and heads).",
+    "diagnostics_lens": "Logit lens per layer: the transcript token at its aligned speech frame, and the "
+    "correct letter at the decision step.",
+    "diagnostics_probes": "Probes per layer: the correct letter from the decision-step state (speech, text, "
+    "speech samples answered wrongly) and the modality from pooled spans.",
+    "diagnostics_updates": "Cosine of the speech and text layer updates at DTW-aligned positions.",
+}
+"""The caption of each figure ``speechgap analyze`` writes, by file stem (one place for every page)."""
+
+PATH_CAPTION = (
+    "argmax and DTW alignment paths over the speech × text cosine matrix, with the transcript tokens and the "
+    "spoken words' timings."
+)
+
+
+def figure_caption(stem: str) -> str:
+    """The caption of an analysis figure by its file stem (``path_*``: a sample's alignment paths)."""
+    if stem.startswith("path_"):
+        return f"Sample {stem.removeprefix('path_')}: {PATH_CAPTION}"
+    return FIGURE_CAPTIONS.get(stem, stem.replace("_", " "))
+
+
 def figure_block(path: str | Path, caption: str) -> str:
     return (
         f'<figure><img src="{png_data_uri(path)}" alt="{html.escape(caption)}">'
