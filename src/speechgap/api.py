@@ -163,7 +163,7 @@ def evaluate(
     modality: str | Sequence[str] = ("speech", "text"),
     limit: int | None = None,
     max_new_tokens: int = 256,
-    batch_size: int = 1,
+    batch_size: int = 16,
     answer_mode: str = "generate",
     scoring_mode: str | None = None,
     mcq_protocol: str = "speechgap",

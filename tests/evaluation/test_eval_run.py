@@ -116,8 +116,10 @@ def test_summary_figures_equal_an_independent_count(tmp_path):
 @pytest.mark.parametrize("crash_at", [0, 1, 17, 39, 79])
 def test_crash_then_rerun_completes_with_every_record_once(tmp_path, crash_at):
     script, _, _ = _script(40, np.random.default_rng(2))
+    # one answer per call, so the crash falls between two records; the rerun resumes at the default batch size
     with pytest.raises(RuntimeError, match="simulated crash"):
-        evaluate(ScriptedModel(script, fail_after=crash_at), _dataset(40), tmp_path, progress=False)
+        evaluate(ScriptedModel(script, fail_after=crash_at), _dataset(40), tmp_path, EvalSettings(batch_size=1),
+                 progress=False)  # fmt: skip
     assert len(_records(tmp_path)) == crash_at
     run = evaluate(ScriptedModel(script), _dataset(40), tmp_path, progress=False)
     assert run.written == 80 - crash_at and run.skipped == crash_at
@@ -306,7 +308,7 @@ def test_killed_process_resumes_to_exactly_one_record_each(tiny_setup, tmp_path)
     out = tmp_path / "run"
     command = [
         sys.executable, "-m", "speechgap", "eval", "--model", str(tiny_setup / "model"),
-        "--data", str(manifest), "--out", str(out), "--max-new-tokens", "24", "--no-progress",
+        "--data", str(manifest), "--out", str(out), "--max-new-tokens", "24", "--batch-size", "1", "--no-progress",
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results = out / "results.jsonl"
@@ -381,3 +383,27 @@ def test_a_summary_written_before_pooled_existed_still_loads(tmp_path):
     old = EvalResult.load(tmp_path)
     assert old.pooled.speech_accuracy == pytest.approx(speech_ok.mean())
     assert old.speech_accuracy == summary["overall"]["speech_score"]
+
+
+def test_the_default_batch_answers_as_one_at_a_time_and_a_folder_resumes_under_another_batch_size(
+    tiny_setup, tmp_path
+):
+    from speechgap.evaluation.run import DEFAULT_BATCH_SIZE
+    from speechgap.models import load_model
+
+    data = load_pairs(tiny_setup / "data" / "manifest.jsonl")
+    model = load_model(tiny_setup / "model")
+    one = evaluate(
+        model, data, tmp_path / "one", EvalSettings(max_new_tokens=12, batch_size=1), progress=False
+    )
+    default = evaluate(model, data, tmp_path / "default", EvalSettings(max_new_tokens=12), progress=False)
+    assert DEFAULT_BATCH_SIZE > 1 and EvalSettings().batch_size == DEFAULT_BATCH_SIZE
+    by_key = {(r["id"], r["modality"]): r["response"] for r in _records(tmp_path / "one")}
+    assert {(r["id"], r["modality"]): r["response"] for r in _records(tmp_path / "default")} == by_key
+    assert one.summary["overall"] == default.summary["overall"]
+    # the batch size is not part of the run's identity: the folder made one at a time resumes, nothing to do
+    again = evaluate(model, data, tmp_path / "one", EvalSettings(max_new_tokens=12), progress=False)
+    assert again.written == 0 and again.skipped == 10
+    # any other setting still is
+    with pytest.raises(ConfigError, match="different settings"):
+        evaluate(model, data, tmp_path / "one", EvalSettings(max_new_tokens=13), progress=False)

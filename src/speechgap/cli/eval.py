@@ -19,7 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modality", default="speech,text", help="speech, text or speech,text (default)")
     parser.add_argument("--limit", type=int, default=None, help="first N samples only (a quick check)")
     parser.add_argument("--max-new-tokens", type=int, default=256, help="generation budget (default 256)")
-    parser.add_argument("--batch-size", type=int, default=1, help="samples per forward pass (default 1)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=16,
+        help="samples per forward pass (default 16; left-padded, the answers equal one at a time)",
+    )
     parser.add_argument(
         "--answer-mode",
         choices=("generate", "loglik"),

@@ -63,6 +63,13 @@ class AnswersQuestions(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
 
+DEFAULT_BATCH_SIZE = 16
+"""Samples per forward pass of an evaluation unless asked otherwise (``--batch-size``)."""
+
+_RUN_FREE_SETTINGS = ("batch_size",)
+"""Settings that do not change a record (a resumed run may use other values)."""
+
+
 @dataclass
 class EvalSettings:
     """Every setting of an evaluation run; all of it is recorded in ``run.json``.
@@ -71,7 +78,8 @@ class EvalSettings:
         modalities: which runs to do, of ``("speech", "text")``.
         answer_mode: ``"generate"`` or ``"loglik"`` (multiple choice only).
         max_new_tokens: generation budget per answer (``generate``).
-        batch_size: samples per forward pass.
+        batch_size: samples per forward pass (left-padded; the answers equal one-at-a-time answers, so it is not
+            part of a run's identity: a folder resumes under another batch size). Default 16.
         scoring_mode: force one scoring mode for every sample; None decides per sample from its subset
             (VoiceBench / SpeechMMLU names), falling back to ``mcq`` when it has choices.
         mcq_protocol: the scoring protocol of every mode (multiple choice, BBH, refusal, IFEval, the
@@ -87,7 +95,7 @@ class EvalSettings:
     modalities: tuple[str, ...] = ("speech", "text")
     answer_mode: str = "generate"
     max_new_tokens: int = 256
-    batch_size: int = 1
+    batch_size: int = DEFAULT_BATCH_SIZE
     scoring_mode: str | None = None
     mcq_protocol: str = "speechgap"
     seed: int = 0
@@ -217,7 +225,11 @@ def _check_run_record(out_dir: Path, record: dict[str, Any]) -> None:
     earlier = _read_run_record(path)
     record = json.loads(dumps_record(record))  # tuples become lists, as on disk
     for key in ("model", "base_model", "data", "settings"):
-        if earlier.get(key) != record.get(key):
+        before, now = earlier.get(key), record.get(key)
+        if key == "settings" and isinstance(before, dict) and isinstance(now, dict):
+            before = {k: v for k, v in before.items() if k not in _RUN_FREE_SETTINGS}
+            now = {k: v for k, v in now.items() if k not in _RUN_FREE_SETTINGS}
+        if before != now:
             raise ConfigError(
                 f"{out_dir} holds a run with a different {key} ({path}); resume only the same command, "
                 f"or give a new argument 'out_dir'"
