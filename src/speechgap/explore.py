@@ -207,7 +207,10 @@ def explorer_data(
         sample = dataset[position[sample_id]] if sample_id in position else None
         view = None
         if sources.analysis_dir is not None and view_file(sources.analysis_dir, sample_id).is_file():
-            view = load_sample_view(view_file(sources.analysis_dir, sample_id))
+            try:
+                view = load_sample_view(view_file(sources.analysis_dir, sample_id))
+            except DataError as err:
+                notes.append(f"sample {sample_id!r} is shown without its matrix: {err}")
         clip, mime = (None, "audio/ogg")
         if sample is not None and audio_bytes <= max_audio_bytes:
             clip, mime = encode_audio(sample.audio, sample.sample_rate)

@@ -55,3 +55,15 @@ def test_merged_shards_carry_every_view(adapter, dataset, store_run, tmp_path):
         expected = load_sample_view(view_file(whole.out_dir, sample_id))
         np.testing.assert_array_equal(got.sim, expected.sim)
         assert [p.tolist() for p in got.dtw] == [p.tolist() for p in expected.dtw]
+
+
+def test_a_damaged_view_is_refused_naming_its_file(store_run, tmp_path):
+    from speechgap.errors import DataError
+
+    source = next((store_run.out_dir / "views").glob("*.npz"))
+    for name, content in (("cut.npz", source.read_bytes()[:100]), ("text.npz", b"not numpy")):
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(DataError, match="not a readable sample view") as caught:
+            load_sample_view(path)
+        assert str(path) in str(caught.value)

@@ -24,6 +24,7 @@ import io
 import json
 import math
 import re
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -706,11 +707,24 @@ def _save_sample_view(path: Path, view: SampleView, sample_id: str) -> None:
         words=np.array([w for w, _, _ in words], dtype=str),
         word_spans=np.array([(s, e) for _, s, e in words], dtype=np.float64).reshape(-1, 2),
     )
-    atomic_write_bytes(path, buffer.getvalue())
+    # shown only (the explorer), not read back by the analysis: an fsync per sample would cost more than the
+    # forward pass of a small model (benchmarks/sample_views_cost.py)
+    atomic_write_bytes(path, buffer.getvalue(), durable=False)
 
 
 def load_sample_view(path: str | Path) -> SampleView:
-    """A sample's ``views/*.npz`` (written by :func:`analyze` with ``sample_views``), with float32 matrices."""
+    """A sample's ``views/*.npz`` (written by :func:`analyze` with ``sample_views``), with float32 matrices.
+
+    Raises:
+        DataError: a file that is not such a view (damaged, cut short, or of another kind).
+    """
+    try:
+        return _read_sample_view(path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(f"not a readable sample view ({type(err).__name__}: {err})", path=path) from None
+
+
+def _read_sample_view(path: str | Path) -> SampleView:
     with np.load(path, allow_pickle=False) as saved:
         offsets = saved["dtw_offsets"]
         dtw = saved["dtw"]

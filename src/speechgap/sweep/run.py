@@ -25,7 +25,7 @@ from speechgap.io import RunLock, atomic_write_json, prepare_out_dir, read_json,
 from speechgap.provenance import provenance
 from speechgap.sweep.engines import Engine, Finished, check_engine, make_engine
 from speechgap.sweep.job import count_records, is_finished, read_attempts
-from speechgap.sweep.spec import Job, SweepSpec, expand, load_spec, recorded_settings
+from speechgap.sweep.spec import Job, SweepSpec, expand, load_spec
 
 SWEEP_FILE = "sweep.json"
 STATUSES = ("pending", "running", "done", "failed", "skipped")
@@ -211,7 +211,7 @@ def _python_call(job: Job) -> str:
             else "analysis.shards.merge_analysis_shards"
         )
         return f"speechgap.{module}({job.shard_dirs!r}, {job.out_dir!r}, ...)"
-    settings = recorded_settings(dict(job.settings))
+    settings = dict(job.redacted().settings)
     arguments = [repr(job.model["path"]), repr(job.data["spec"])]
     if job.verb == "intervene":
         arguments.append(repr(settings.pop("method")))
@@ -245,7 +245,7 @@ def _initial_statuses(jobs: list[Job], out_dir: Path) -> dict[str, JobStatus]:
         key = keys[job.id]
         statuses[job.id] = JobStatus(
             id=job.id, kind=job.kind, verb=job.verb, model=job.model["name"], data=job.data["name"],
-            step=job.step, out_dir=job.out_dir, settings=recorded_settings(job.settings), call=_python_call(job), key=key,
+            step=job.step, out_dir=job.out_dir, settings=job.redacted().settings, call=_python_call(job), key=key,
             shard=job.shard,
         )  # fmt: skip
         before = earlier.get(job.id)

@@ -28,7 +28,7 @@ import inspect
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -117,13 +117,13 @@ class SweepSpec:
         return {
             "models": [asdict(m) for m in self.models],
             "data": [asdict(d) for d in self.data],
-            "steps": [{**asdict(s), "settings": recorded_settings(s.settings)} for s in self.steps],
+            "steps": [asdict(replace(s, settings=_redacted(s.settings))) for s in self.steps],
             "retries": self.retries,
             "source": self.source,
         }
 
 
-def recorded_settings(settings: dict[str, Any]) -> dict[str, Any]:
+def _redacted(settings: dict[str, Any]) -> dict[str, Any]:
     """A step's settings as files record them: a judge URL's credentials redacted (as every result file does)."""
     from speechgap.provenance import redact_url
 
@@ -510,6 +510,10 @@ class Job:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def redacted(self) -> Job:
+        """The job as ``sweep.json`` records it: a judge URL's credentials redacted (the task keeps them)."""
+        return replace(self, settings=_redacted(self.settings))
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> Job:
