@@ -35,7 +35,7 @@ def main() -> None:
         analyze((model, data), root / "warm", AnalysisSettings(figures=False))
         times: dict[bool, list[float]] = {False: [], True: []}
         for k in range(args.repeats):
-            for views in ((False, True) if k % 2 else (True, False)):
+            for views in (False, True) if k % 2 else (True, False):
                 start = time.perf_counter()
                 analyze(
                     (model, data), root / f"{views}-{k}", AnalysisSettings(figures=False, sample_views=views)
