@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from speechgap.analysis import AnalysisResult, AnalysisSettings
+from speechgap.analysis.run import DEFAULT_BATCH_SIZE as ANALYSIS_BATCH_SIZE
 from speechgap.compression.experiment import (
     CompressionResult,
     CompressionSpec,
@@ -381,6 +382,7 @@ def analyze(
     progress: bool = False,
     command: list[str] | None = None,
     shard: tuple[int, int] | None = None,
+    batch_size: int = ANALYSIS_BATCH_SIZE,
 ) -> AnalysisResult:
     """Every gap measure per sample and layer, cross-layer CKA, APS and figures (``speechgap analyze``).
 
@@ -391,6 +393,8 @@ def analyze(
     probes, attention dispersion, update vectors, path stability; needs ``model``; docs/analysis.md).
     ``shard``: ``(k, K)``: plan the whole run, analyse only block ``k`` (0-based) of ``K`` of its samples
     (:attr:`AnalysisSettings.shard`); :func:`speechgap.analysis.shards.merge_analysis_shards` merges them.
+    ``batch_size``: samples per capture pass with ``model`` (default 8; equal to one at a time within float
+    rounding, and free to change on resume).
     """
     from speechgap.analysis import analyze as run_analysis
 
@@ -412,6 +416,7 @@ def analyze(
         figures=figures,
         diagnostics=diagnostics,
         shard=shard,
+        batch_size=batch_size,
     )
     if model is not None:
         _check_loaded(

@@ -149,6 +149,25 @@ def test_aps_equals_mean_of_column_maxima_on_random_states():
         alignment_path_score(speech, text[:, :, :5])
 
 
+def test_monotonicity_ranks_ties_as_scipy_on_many_paths():
+    # the counting-sort ranks against scipy's spearmanr: heavy ties, dense and sparse value ranges
+    rng = np.random.default_rng(7)
+    for trial in range(300):
+        n = int(rng.integers(2, 60))
+        high = [3, 20, 200, 10**7][trial % 4]
+        frames = rng.integers(-5 if trial % 3 == 0 else 0, high, size=n)
+        expected = spearmanr(np.arange(n), frames).statistic
+        got = path_monotonicity(frames)
+        if np.isnan(expected):
+            assert np.isnan(got)
+        else:
+            assert got == pytest.approx(expected, abs=1e-12)
+        pairs = np.stack([np.sort(frames), np.sort(rng.integers(0, 9, size=n))], axis=1)
+        expected = spearmanr(pairs[:, 1], pairs[:, 0]).statistic
+        got = path_monotonicity(pairs)
+        assert np.isnan(got) if np.isnan(expected) else got == pytest.approx(expected, abs=1e-12)
+
+
 def test_monotonicity_matches_scipy_and_consistency_counts_agreement():
     rng = np.random.default_rng(24)
     path = rng.integers(0, 30, size=12)

@@ -91,6 +91,9 @@ CORRELATED_MEASURES = (
 """Measures related to speech-answer correctness when an eval run is given."""
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+DEFAULT_BATCH_SIZE = 8
+"""Samples per capture pass when :func:`analyze` runs the model (memory: ``batch × layers × tokens × dim``)."""
+
 _RESUME_KEYS = ("layers", "include_layer0", "cka_pairing", "base_layer", "debiased", "shard", "source")
 
 
@@ -126,6 +129,9 @@ class AnalysisSettings:
             ``k`` (0-based) of ``K`` contiguous, near-equal blocks of the planned samples
             (:func:`speechgap.data.types.shard_range`); the shards' folders merge into the unsharded run's
             with :func:`speechgap.analysis.shards.merge_analysis_shards`. None = every sample.
+        batch_size: samples per forward pass when running the model (right-padded; the states equal one
+            sample at a time within float rounding, ~1e-6, so it is not part of a run's identity: a folder
+            resumes under another batch size). Ignored for a captures folder. Default 8.
     """
 
     layers: list[int] | None = None
@@ -142,9 +148,12 @@ class AnalysisSettings:
     diagnostics: bool = False
     shard: tuple[int, int] | None = None
     sample_views: bool = True
+    batch_size: int = DEFAULT_BATCH_SIZE
 
     def __post_init__(self) -> None:
         """Refuse settings that cannot work, before a model is loaded or a file is written."""
+        if not (_is_int(self.batch_size) and self.batch_size >= 1):
+            raise ConfigError(f"argument 'batch_size' must be a whole number >= 1, got {self.batch_size!r}")
         if self.cka_pairing not in PAIRINGS:
             raise ConfigError(
                 f"argument 'cka_pairing': expected one of {', '.join(PAIRINGS)}, got {self.cka_pairing!r}"
@@ -392,6 +401,10 @@ class _Source:
     def load(self, sample_id: str, layers: list[int]) -> _Item:
         raise NotImplementedError
 
+    def schedule(self, sample_ids: list[str]) -> None:
+        """The samples the run will :meth:`load`, in that order (a source may read ahead)."""
+        return None
+
     def sample_hash(self, sample_id: str) -> str:
         """A short hash of everything of ``sample_id`` the analysis reads (recorded; checked on resume)."""
         raise NotImplementedError
@@ -464,39 +477,88 @@ def _pairs_from_capture(store: Any) -> PairedDataset | None:
 
 
 class _ModelSource(_Source):
-    def __init__(self, adapter: Any, dataset: PairedDataset) -> None:
+    """Captures made on the fly, ``batch_size`` samples per forward pass.
+
+    :meth:`schedule` tells the source which samples the run will load, in order; loading the first of a
+    block captures the next ``batch_size`` scheduled samples in one right-padded pass per modality
+    (:meth:`SpeechLLM.capture_batch`, equal to one sample at a time) and keeps the others until asked for.
+    A block that fails (one sample without audio, say) is captured again one sample at a time, so the
+    failing sample alone is skipped, as unbatched.
+    """
+
+    def __init__(self, adapter: Any, dataset: PairedDataset, batch_size: int = 1) -> None:
         self.adapter = adapter
         self.dataset = dataset
+        self.batch_size = int(batch_size)
         self.ids = list(dataset.ids)
         self.available = list(range(adapter.num_layers + 1))
         self.num_layers = int(adapter.num_layers)
         self.skipped = {}
         self._index = {sid: k for k, sid in enumerate(self.ids)}
-        self._last: PairedSample | None = None  # decoded once for its hash and its capture
+        self._decoded: dict[str, PairedSample] = {}  # decoded once for its hash and its capture
+        self._queue: list[str] = []
+        self._position: dict[str, int] = {}
+        self._ready: dict[str, tuple[tuple[int, ...], _Item]] = {}
+        self._alone: set[str] = set()  # samples of a block that failed: captured one at a time
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "model", "model": self.adapter.describe(), "data": self.dataset.describe()}
 
+    def schedule(self, sample_ids: list[str]) -> None:
+        """The samples the run will :meth:`load`, in that order (captured ``batch_size`` at a time)."""
+        self._queue = list(sample_ids)
+        self._position = {sid: k for k, sid in enumerate(self._queue)}
+        self._ready.clear()
+
     def _sample(self, sample_id: str) -> PairedSample:
-        if self._last is None or self._last.id != sample_id:
-            self._last = self.dataset[self._index[sample_id]]
-        return self._last
+        sample = self._decoded.get(sample_id)
+        if sample is None:
+            if len(self._decoded) > 2 * self.batch_size:
+                self._decoded.clear()
+            sample = self._decoded[sample_id] = self.dataset[self._index[sample_id]]
+        return sample
 
     def sample_hash(self, sample_id: str) -> str:
         return sample_hash(self._sample(sample_id))
 
     def load(self, sample_id: str, layers: list[int]) -> _Item:
-        sample = self._sample(sample_id)
-        speech = self.adapter.capture(sample, "speech", layers=layers)
-        text = self.adapter.capture(sample, "text", layers=layers)
-        return _Item(sample_id, speech, text, sample)
+        key = tuple(layers)
+        ready = self._ready.pop(sample_id, None)
+        if ready is not None and ready[0] == key:
+            self._decoded.pop(sample_id, None)
+            return ready[1]
+        position = self._position.get(sample_id)
+        if self.batch_size > 1 and position is not None and sample_id not in self._alone:
+            block = [
+                sid
+                for sid in self._queue[position : position + self.batch_size]
+                if sid not in self._ready and sid not in self._alone
+            ]
+            if len(block) > 1:
+                try:
+                    items = self._capture([self._sample(sid) for sid in block], layers)
+                except ModelError:
+                    # a sample of the block cannot be run: each is captured alone, so that it alone is skipped
+                    self._alone.update(block)
+                else:
+                    self._ready.update((item.sample_id, (key, item)) for item in items[1:])
+                    self._decoded.pop(sample_id, None)
+                    return items[0]
+        item = self._capture([self._sample(sample_id)], layers)[0]
+        self._decoded.pop(sample_id, None)
+        return item
+
+    def _capture(self, samples: list[PairedSample], layers: list[int]) -> list[_Item]:
+        speech = self.adapter.capture_batch(samples, "speech", layers=layers)
+        text = self.adapter.capture_batch(samples, "text", layers=layers)
+        return [_Item(sample.id, s, t, sample) for sample, s, t in zip(samples, speech, text, strict=True)]
 
 
 def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def _open_source(source: Any, pairs: PairedDataset | None) -> _Source:
+def _open_source(source: Any, pairs: PairedDataset | None, batch_size: int = 1) -> _Source:
     from speechgap.models.capture import CaptureStore
 
     if isinstance(source, CaptureStore):
@@ -510,7 +572,7 @@ def _open_source(source: Any, pairs: PairedDataset | None) -> _Source:
         adapter, dataset = source
         if not isinstance(dataset, PairedDataset):
             raise ConfigError("argument 'source': expected (adapter, PairedDataset)")
-        return _ModelSource(adapter, dataset)
+        return _ModelSource(adapter, dataset, batch_size)
     raise ConfigError(
         f"argument 'source': expected a CaptureStore, a capture folder or (adapter, dataset), got {type(source)}"
     )
@@ -812,8 +874,8 @@ def analyze(
 ) -> AnalysisResult:
     """Compute every gap measure per sample and aggregate them over the dataset (issue #4).
 
-    Samples are processed one at a time (captures read lazily, or captured on the fly), so memory holds one
-    sample's states plus the CKA accumulator. Each finished sample is appended to ``samples.jsonl`` at once,
+    Samples are measured one at a time (captures read lazily, or captured on the fly ``batch_size`` samples
+    per forward pass), so memory holds one batch's states plus the CKA accumulator. Each finished sample is appended to ``samples.jsonl`` at once,
     and the CKA accumulator is saved every ``settings.checkpoint_every`` samples; rerunning the same call
     resumes: done samples are skipped, and done samples missing from the saved CKA state (at most
     ``checkpoint_every − 1``) are loaded again for their CKA rows only. Tables, ``cka.npy``, ``summary.json``
@@ -858,7 +920,7 @@ def _analyze_locked(
     progress: bool,
     command: list[str] | None,
 ) -> AnalysisResult:
-    src = _open_source(source, pairs)
+    src = _open_source(source, pairs, settings.batch_size)
     if settings.diagnostics and not isinstance(src, _ModelSource):
         raise ConfigError(
             "argument 'diagnostics' needs the model (attention weights and the logit lens are not in a "
@@ -916,6 +978,14 @@ def _analyze_locked(
         anchor: tuple[str, _Item] | None = None
         if settings.shard is not None and accumulator.shape is None:
             anchor = _set_anchor_origin(accumulator, src, full_plan, settings)
+        src.schedule(
+            [
+                sid
+                for sid in plan.ids
+                if not (sink.done(sid) and (sid in in_state_set or sid in skipped_before))
+                and not (anchor is not None and anchor[0] == sid)
+            ]
+        )
         for sample_id in _progress(plan.ids, progress):
             done = sink.done(sample_id)
             if done and (sample_id in in_state_set or sample_id in skipped_before):

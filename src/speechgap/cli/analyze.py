@@ -57,6 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="analyse only the first N samples")
     parser.add_argument("--debiased", action="store_true", help="debiased (unbiased HSIC) CKA")
     parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="samples per capture pass with --model (default 8; same measures as one at a time, and a run "
+        "resumes under another batch size)",
+    )
+    parser.add_argument(
         "--band-tolerance", type=float, default=0.05, help="CKA band tolerance (default 0.05)"
     )
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
@@ -99,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         path_samples=path_samples,
         limit=args.limit,
         debiased=args.debiased,
+        **({} if args.batch_size is None else {"batch_size": args.batch_size}),
         band_tolerance=args.band_tolerance,
         figures=not args.no_figures,
         diagnostics=args.diagnostics is not None,

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy.stats import rankdata
 
 from speechgap.errors import ConfigError
 from speechgap.metrics._validation import NOT_FINITE, as_array, as_layered, check_same_dim
@@ -310,12 +309,29 @@ def path_monotonicity(path: Any) -> float:
         The correlation in [-1, 1]; NaN when either coordinate is constant (e.g. a single token).
     """
     j, i = _path_pairs(path, "path")
-    rank_j = rankdata(j) - (j.shape[0] + 1) / 2
-    rank_i = rankdata(i) - (i.shape[0] + 1) / 2
+    rank_j = _centred_ranks(j)
+    rank_i = _centred_ranks(i)
     denominator = np.sqrt((rank_j**2).sum() * (rank_i**2).sum())
     if denominator == 0:
         return float("nan")
     return float((rank_j * rank_i).sum() / denominator)
+
+
+def _centred_ranks(values: np.ndarray) -> np.ndarray:
+    """Average ranks of integer ``values`` (ties share their mean rank, as ``scipy.stats.rankdata``), minus
+    their mean. Counting sort over the value range: the analysis calls this thousands of times on short paths,
+    where scipy's general ``rankdata`` costs ~20x more."""
+    if values.shape[0] == 0:
+        return np.zeros(0)
+    low = values.min()
+    if values.max() - low > 4 * values.shape[0] + 4096:  # sparse values: rank the distinct ones instead
+        _, codes, counts = np.unique(values, return_inverse=True, return_counts=True)
+    else:
+        codes = values - low
+        counts = np.bincount(codes)
+    ends = np.cumsum(counts)  # 1-based rank of the last member of each value
+    mean_rank = ends - (counts - 1) / 2.0
+    return mean_rank[codes] - (values.shape[0] + 1) / 2
 
 
 def path_consistency(path_a: Any, path_b: Any) -> float:
