@@ -9,7 +9,7 @@ sample views) — timed in a fresh process per run, interleaved, medians of ``--
 * ``baseline``: the speechgap source of ``--baseline`` (the last commit before captures were batched and
   path ranks computed without scipy), extracted with ``git archive`` and put first on ``PYTHONPATH``;
 * ``batch 1``: this tree, one sample per capture pass;
-* ``default``: this tree, ``AnalysisSettings()`` (``DEFAULT_BATCH_SIZE`` samples per pass).
+* ``default``: this tree, ``AnalysisSettings()`` (the batch size ``auto_batch_size`` picks: 16 here).
 
 It prints the ratios and the largest difference between the baseline's outputs and the default's over every
 number of ``samples.jsonl`` (relative to ``max(1, |value|)``: distances are ~10-100) and ``cka.npy``.
@@ -65,7 +65,9 @@ def _largest_difference(a: Path, b: Path) -> tuple[float, bool]:
     """Largest relative difference over every number of ``samples.jsonl`` and ``cka.npy``; same keys?"""
     rows_a = [_numbers(json.loads(line)) for line in (a / "samples.jsonl").read_text().splitlines()]
     rows_b = [_numbers(json.loads(line)) for line in (b / "samples.jsonl").read_text().splitlines()]
-    same_keys = len(rows_a) == len(rows_b) and all(x.keys() == y.keys() for x, y in zip(rows_a, rows_b, strict=False))
+    same_keys = len(rows_a) == len(rows_b) and all(
+        x.keys() == y.keys() for x, y in zip(rows_a, rows_b, strict=False)
+    )
     worst = 0.0
     for x, y in zip(rows_a, rows_b, strict=False):
         for key in x.keys() & y.keys():

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from speechgap.analysis import AnalysisResult, AnalysisSettings
-from speechgap.analysis.run import DEFAULT_BATCH_SIZE as ANALYSIS_BATCH_SIZE
 from speechgap.compression.experiment import (
     CompressionResult,
     CompressionSpec,
@@ -382,7 +381,7 @@ def analyze(
     progress: bool = False,
     command: list[str] | None = None,
     shard: tuple[int, int] | None = None,
-    batch_size: int = ANALYSIS_BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> AnalysisResult:
     """Every gap measure per sample and layer, cross-layer CKA, APS and figures (``speechgap analyze``).
 
@@ -393,8 +392,9 @@ def analyze(
     probes, attention dispersion, update vectors, path stability; needs ``model``; docs/analysis.md).
     ``shard``: ``(k, K)``: plan the whole run, analyse only block ``k`` (0-based) of ``K`` of its samples
     (:attr:`AnalysisSettings.shard`); :func:`speechgap.analysis.shards.merge_analysis_shards` merges them.
-    ``batch_size``: samples per capture pass with ``model`` (default 8; equal to one at a time within float
-    rounding, and free to change on resume).
+    ``batch_size``: samples per capture pass with ``model`` (default: chosen from the model's size,
+    :func:`speechgap.analysis.run.auto_batch_size`; equal to one at a time within float rounding, and free to
+    change on resume).
     """
     from speechgap.analysis import analyze as run_analysis
 

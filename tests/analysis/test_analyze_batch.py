@@ -104,3 +104,25 @@ def test_a_run_resumes_under_another_batch_size(adapter, dataset, tmp_path):
 def test_a_bad_batch_size_is_refused_by_name(bad):
     with pytest.raises(ConfigError, match="argument 'batch_size'"):
         AnalysisSettings(batch_size=bad)
+
+
+def test_the_automatic_batch_size_keeps_a_batch_within_the_budget(adapter, dataset, tmp_path):
+    from speechgap.analysis.run import (
+        ASSUMED_SPAN_TOKENS,
+        CAPTURE_BUDGET_BYTES,
+        MAX_AUTO_BATCH_SIZE,
+        auto_batch_size,
+    )
+
+    for layers, width in [(33, 4096), (29, 3584), (41, 5120), (81, 8192), (5, 128), (1, 1)]:
+        size = auto_batch_size(layers, width)
+        per_sample = 2 * 4 * layers * ASSUMED_SPAN_TOKENS * width
+        assert 1 <= size <= MAX_AUTO_BATCH_SIZE
+        assert size == 1 or size * per_sample <= CAPTURE_BUDGET_BYTES
+        assert size == MAX_AUTO_BATCH_SIZE or (size + 1) * per_sample > CAPTURE_BUDGET_BYTES or size == 1
+    assert auto_batch_size(33, 4096) == 5 and auto_batch_size(81, 8192) == 1
+    result = analyze((adapter, dataset), tmp_path, AnalysisSettings(figures=False, limit=2))
+    recorded = json.loads((tmp_path / "analysis.json").read_text())["settings"]
+    layers = sorted(set(recorded["layers"]) | {recorded["base_layer"]})
+    assert recorded["batch_size"] == auto_batch_size(len(layers), adapter.hidden_size) == MAX_AUTO_BATCH_SIZE
+    assert result.n_samples == 2

@@ -43,3 +43,5 @@ def test_cli_bad_input_exits_2_with_a_message(capture_dir, tmp_path, capsys):
     assert "exactly one source" in capsys.readouterr().err
     assert main(["analyze", "--captures", str(capture_dir), "--out", out, "--base-layer", "40"]) == 2
     assert "--base-layer" in capsys.readouterr().err
+    assert main(["analyze", "--captures", str(capture_dir), "--out", out, "--batch-size", "0"]) == 2
+    assert "--batch-size" in capsys.readouterr().err

@@ -91,8 +91,19 @@ CORRELATED_MEASURES = (
 """Measures related to speech-answer correctness when an eval run is given."""
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-DEFAULT_BATCH_SIZE = 8
-"""Samples per capture pass when :func:`analyze` runs the model (memory: ``batch × layers × tokens × dim``)."""
+MAX_AUTO_BATCH_SIZE = 16
+CAPTURE_BUDGET_BYTES = 4 * 2**30
+ASSUMED_SPAN_TOKENS = 750  # Qwen2-Audio's 30 s window at 25 positions per second
+
+
+def auto_batch_size(num_layers: int, hidden_size: int) -> int:
+    """Samples per capture pass when :attr:`AnalysisSettings.batch_size` is None: as many as keep one batch's
+    float32 captures (``num_layers`` kept layers × :data:`ASSUMED_SPAN_TOKENS` × ``hidden_size``, speech and
+    text) within :data:`CAPTURE_BUDGET_BYTES`, at most :data:`MAX_AUTO_BATCH_SIZE`: 16 for the embedded
+    default, 5 for a 7B model of 33 layers × 4096 analysed at every layer, 1 at least."""
+    per_sample = 2 * 4 * max(1, int(num_layers)) * ASSUMED_SPAN_TOKENS * max(1, int(hidden_size))
+    return max(1, min(MAX_AUTO_BATCH_SIZE, CAPTURE_BUDGET_BYTES // per_sample))
+
 
 _RESUME_KEYS = ("layers", "include_layer0", "cka_pairing", "base_layer", "debiased", "shard", "source")
 
@@ -131,7 +142,8 @@ class AnalysisSettings:
             with :func:`speechgap.analysis.shards.merge_analysis_shards`. None = every sample.
         batch_size: samples per forward pass when running the model (right-padded; the states equal one
             sample at a time within float rounding, ~1e-6, so it is not part of a run's identity: a folder
-            resumes under another batch size). Ignored for a captures folder. Default 8.
+            resumes under another batch size). None (default) = :func:`auto_batch_size` of the model and the
+            analysed layers (recorded in ``analysis.json``). Ignored for a captures folder.
     """
 
     layers: list[int] | None = None
@@ -148,11 +160,11 @@ class AnalysisSettings:
     diagnostics: bool = False
     shard: tuple[int, int] | None = None
     sample_views: bool = True
-    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_size: int | None = None
 
     def __post_init__(self) -> None:
         """Refuse settings that cannot work, before a model is loaded or a file is written."""
-        if not (_is_int(self.batch_size) and self.batch_size >= 1):
+        if self.batch_size is not None and not (_is_int(self.batch_size) and self.batch_size >= 1):
             raise ConfigError(f"argument 'batch_size' must be a whole number >= 1, got {self.batch_size!r}")
         if self.cka_pairing not in PAIRINGS:
             raise ConfigError(
@@ -558,7 +570,7 @@ def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def _open_source(source: Any, pairs: PairedDataset | None, batch_size: int = 1) -> _Source:
+def _open_source(source: Any, pairs: PairedDataset | None) -> _Source:
     from speechgap.models.capture import CaptureStore
 
     if isinstance(source, CaptureStore):
@@ -572,7 +584,7 @@ def _open_source(source: Any, pairs: PairedDataset | None, batch_size: int = 1) 
         adapter, dataset = source
         if not isinstance(dataset, PairedDataset):
             raise ConfigError("argument 'source': expected (adapter, PairedDataset)")
-        return _ModelSource(adapter, dataset, batch_size)
+        return _ModelSource(adapter, dataset)
     raise ConfigError(
         f"argument 'source': expected a CaptureStore, a capture folder or (adapter, dataset), got {type(source)}"
     )
@@ -920,7 +932,7 @@ def _analyze_locked(
     progress: bool,
     command: list[str] | None,
 ) -> AnalysisResult:
-    src = _open_source(source, pairs, settings.batch_size)
+    src = _open_source(source, pairs)
     if settings.diagnostics and not isinstance(src, _ModelSource):
         raise ConfigError(
             "argument 'diagnostics' needs the model (attention weights and the logit lens are not in a "
@@ -930,6 +942,11 @@ def _analyze_locked(
     plan = _shard_plan(full_plan, settings.shard)
     eval_records = _read_eval(eval_dir, plan.ids) if eval_dir is not None else None
     settings_record = _settings_record(settings, plan)
+    if isinstance(src, _ModelSource):
+        src.batch_size = settings.batch_size or auto_batch_size(
+            len(plan.load_layers), src.adapter.hidden_size
+        )
+        settings_record["batch_size"] = src.batch_size  # the one used, also when chosen automatically
     description = src.describe()
     run_record = provenance(
         model=description.get("model"),

@@ -60,8 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch-size",
         type=int,
         default=None,
-        help="samples per capture pass with --model (default 8; same measures as one at a time, and a run "
-        "resumes under another batch size)",
+        help="samples per capture pass with --model (default: from the model's size, 16 at most; same "
+        "measures as one at a time, and a run resumes under another batch size)",
     )
     parser.add_argument(
         "--band-tolerance", type=float, default=0.05, help="CKA band tolerance (default 0.05)"
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         path_samples=path_samples,
         limit=args.limit,
         debiased=args.debiased,
-        **({} if args.batch_size is None else {"batch_size": args.batch_size}),
+        batch_size=args.batch_size,
         band_tolerance=args.band_tolerance,
         figures=not args.no_figures,
         diagnostics=args.diagnostics is not None,
