@@ -42,3 +42,9 @@ def tiny(tiny_dir):
 @pytest.fixture(scope="session")
 def speech_samples():
     return [make_sample("s1", 2.3, 1), make_sample("s2", 1.6, 2, words=3)]
+
+
+@pytest.fixture(scope="session")
+def batch_samples():
+    """Five clips of different lengths (so every block of a batch is padded), with word timings."""
+    return [make_sample(f"b{i}", 0.9 + 0.37 * i, 10 + i, words=3 + i % 3) for i in range(5)]

@@ -337,6 +337,8 @@ for _name in METHODS:
 
 
 def _lengths(model: CompressedModel, data: PairedDataset, path: Path) -> list[LengthRecord]:
+    """Every sample's record: from ``path`` (complete: the model commits at the end of each call), the
+    missing ones (answered by a run that died before their record was committed) by a prefill now."""
     done = {record["id"]: record for _, record in read_jsonl(path)} if path.exists() else {}
     records = []
     for index, sample_id in enumerate(data.ids):
@@ -621,8 +623,9 @@ def _run_compression(
         merged = get_method(spec.method, kind="compression").build(context)
         variant_dir = out_dir / spec.name
         variant_dir.mkdir(parents=True, exist_ok=True)
-        evaluate(merged, data, variant_dir, settings, progress=progress)
-        lengths = summarize_lengths(_lengths(merged, data, variant_dir / LENGTHS), shape)
+        with merged:
+            evaluate(merged, data, variant_dir, settings, progress=progress)
+            lengths = summarize_lengths(_lengths(merged, data, variant_dir / LENGTHS), shape)
         _warn_if_collapsed(spec, lengths)
         comparison = compare_runs(out_dir / "baseline", variant_dir, modality="speech", seed=settings.seed)
         speed = measure_speed(adapter, merged.plan, timed, repeats=repeats) if timed else None

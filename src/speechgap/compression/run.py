@@ -2,9 +2,10 @@
 
 :class:`CompressedModel` answers like the adapter it wraps, with the speech span shortened by a
 :class:`~speechgap.compression.plan.MergePlan` (text runs are untouched and go to the adapter). It records
-per speech sample the tokens each block processed, from which retention and prefill FLOPs follow.
-:func:`measure_speed` times the prefill (time to first token) and its peak memory, merged against unmerged
-on the same samples in the same process, alternating the two so that drift hits both alike.
+per speech sample the tokens each block processed, from which retention and prefill FLOPs follow; speech
+questions are answered in padded batches. :func:`measure_speed` times the prefill (time to first token) and
+its peak memory of one request at a time, merged against unmerged on the same samples in the same process,
+alternating the two so that drift hits both alike.
 """
 
 from __future__ import annotations
@@ -65,11 +66,17 @@ class LengthRecord:
 class CompressedModel:
     """The adapter's answers with the speech span shortened; satisfies the evaluation runner's protocol.
 
+    Speech runs are answered in padded batches by the :class:`ShorteningEngine` (each row shortened by itself;
+    answers equal one-at-a-time answers), text runs by the unmodified adapter.
+
     Args:
         adapter: the speech LLM (:func:`speechgap.load_model`).
         plan: the merge plan.
         lengths_path: optional JSONL file receiving one :class:`LengthRecord` per speech sample answered
-            (appended as it goes; a sample already there is not written twice).
+            (appended as it goes; a sample already there is not written twice). The file is opened once, on
+            the first record, and read once then (the samples already in it are skipped, a line torn by a
+            crash is cut off); each answering call ends with a commit, so every record it made is on disk
+            when it returns. :meth:`close` (or ``with CompressedModel(...) as merged:``) releases the file.
     """
 
     def __init__(self, adapter: SpeechLLM, plan: MergePlan, lengths_path: str | Path | None = None) -> None:
@@ -78,39 +85,98 @@ class CompressedModel:
         self.engine = ShorteningEngine(adapter, plan)
         self.lengths_path = Path(lengths_path) if lengths_path is not None else None
         self.lengths: dict[str, LengthRecord] = {}
+        self._lengths_sink: JsonlAppender | None = None
 
     def _record(self, sample: PairedSample, state: PrefillState) -> None:
         record = LengthRecord.from_prefill(sample.id, state)
         self.lengths[sample.id] = record
-        if self.lengths_path is not None:
-            with JsonlAppender(self.lengths_path, key=lambda r: r["id"]) as sink:
-                if not sink.done(sample.id):
-                    sink.write(asdict(record))
+        if self.lengths_path is None:
+            return
+        if self._lengths_sink is None:
+            self._lengths_sink = JsonlAppender(self.lengths_path, key=lambda r: r["id"])
+        if not self._lengths_sink.done(sample.id):
+            self._lengths_sink.write(asdict(record))
+
+    def commit(self) -> None:
+        """Make every length record written so far durable (one flush and fsync)."""
+        if self._lengths_sink is not None:
+            self._lengths_sink.commit()
+
+    def close(self) -> None:
+        """Commit and close ``lengths_path``; a later record opens it again (reading what is there)."""
+        if self._lengths_sink is not None:
+            try:
+                self._lengths_sink.close()
+            finally:
+                self._lengths_sink = None
+
+    def __enter__(self) -> CompressedModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def generate_batch(
         self, samples: Sequence[PairedSample], modality: str, max_new_tokens: int = 256
     ) -> list[str]:
-        """Greedy answers, one sample at a time (no padding; the result does not depend on batching)."""
+        """Greedy answers of the samples in one padded batch (:meth:`ShorteningEngine.generate_batch`); each
+        answer equals the sample's answer alone. Without per-row masks (attention other than
+        :data:`~speechgap.compression.shorten.BATCHED_ATTENTION`) the engine runs one sample at a time."""
+        samples = list(samples)
         if modality != "speech":
             return self.adapter.generate_batch(samples, modality, max_new_tokens=max_new_tokens)
-        answers = []
-        for sample in samples:
-            generation = self.engine.generate(sample, modality, max_new_tokens)
-            self._record(sample, generation.prefill)
-            answers.append(self.adapter.tokenizer.decode(generation.token_ids, skip_special_tokens=True))
-        return answers
+        try:
+            generations = self.engine.generate_batch(samples, modality, max_new_tokens)
+            for sample, generation in zip(samples, generations, strict=True):
+                self._record(sample, generation.prefill)
+        finally:
+            self.commit()
+        return [
+            self.adapter.tokenizer.decode(generation.token_ids, skip_special_tokens=True)
+            for generation in generations
+        ]
 
     def score_options(
         self, sample: PairedSample, modality: str, options: Sequence[str] = ("A", "B", "C", "D")
     ) -> OptionScores:
         """Log-probability of each option's first token after the (shortened) prompt."""
+        return self.score_options_batch([sample], modality, [options])[0]
+
+    def score_options_batch(
+        self, samples: Sequence[PairedSample], modality: str, options: Sequence[Sequence[str]]
+    ) -> list[OptionScores]:
+        """:meth:`score_options` for several samples in one padded prefill (same scores within float
+        rounding); one sample at a time where the engine cannot batch (:attr:`ShorteningEngine.batched`).
+
+        Args:
+            samples: the samples.
+            modality: ``"speech"`` (shortened) or ``"text"`` (the adapter's own).
+            options: the options of each sample (samples may have different numbers of options).
+        """
+        samples = list(samples)
+        if len(options) != len(samples):
+            raise ConfigError(
+                f"argument 'options': {len(options)} option lists for {len(samples)} samples; expected one each"
+            )
         if modality != "speech":
-            return self.adapter.score_options(sample, modality, options)
-        options = [str(option) for option in options]
-        token_ids = self.adapter.option_token_ids(options)
-        state = self.engine.prefill(sample, modality)
-        self._record(sample, state)
-        return OptionScores.from_logits(options, token_ids, state.logits)
+            return self.adapter.score_options_batch(samples, modality, options)
+        options = [[str(option) for option in opts] for opts in options]
+        token_ids = [self.adapter.option_token_ids(opts) for opts in options]  # refused before running
+        if not samples:
+            return []
+        if self.engine.batched:
+            states = self.engine.prefill_batch(samples, modality).rows
+        else:
+            states = [self.engine.prefill(sample, modality) for sample in samples]
+        try:
+            for sample, state in zip(samples, states, strict=True):
+                self._record(sample, state)
+        finally:
+            self.commit()
+        return [
+            OptionScores.from_logits(opts, ids, state.logits)
+            for opts, ids, state in zip(options, token_ids, states, strict=True)
+        ]
 
     def render_prompt(self, modality: str, text: str = "") -> str:
         return self.adapter.render_prompt(modality, text)
