@@ -407,3 +407,31 @@ def test_the_default_batch_answers_as_one_at_a_time_and_a_folder_resumes_under_a
     # any other setting still is
     with pytest.raises(ConfigError, match="different settings"):
         evaluate(model, data, tmp_path / "one", EvalSettings(max_new_tokens=13), progress=False)
+
+
+def test_loglik_batches_score_as_one_at_a_time(tiny_setup, tmp_path, monkeypatch):
+    from speechgap.models import load_model
+
+    data = load_pairs(tiny_setup / "data" / "manifest.jsonl")
+    model = load_model(tiny_setup / "model", protocol="instructed")
+    passes: list[int] = []
+    original = model.score_options_batch
+
+    def counted(samples, modality, options):
+        passes.append(len(samples))
+        return original(samples, modality, options)
+
+    monkeypatch.setattr(model, "score_options_batch", counted)
+    settings = dict(answer_mode="loglik", modalities=("speech", "text"))
+    evaluate(model, data, tmp_path / "one", EvalSettings(batch_size=1, **settings), progress=False)
+    assert passes == [1] * 10  # one at a time: one sample per forward pass
+    passes.clear()
+    evaluate(model, data, tmp_path / "four", EvalSettings(batch_size=4, **settings), progress=False)
+    assert passes == [4, 1, 4, 1]  # speech then text: 5 samples in batches of 4
+    one = {(r["id"], r["modality"]): r for r in _records(tmp_path / "one")}
+    four = {(r["id"], r["modality"]): r for r in _records(tmp_path / "four")}
+    assert one.keys() == four.keys()
+    for key, record in one.items():
+        assert four[key]["response"] == record["response"] and four[key]["correct"] == record["correct"]
+        for letter, value in record["option_log_probs"].items():
+            assert four[key]["option_log_probs"][letter] == pytest.approx(value, abs=1e-5)

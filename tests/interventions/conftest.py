@@ -48,6 +48,12 @@ def samples() -> list[PairedSample]:
 
 
 @pytest.fixture(scope="session")
+def ragged() -> list[PairedSample]:
+    """Ten samples of ten lengths (0.7 to 2.95 s), so that a batch of them pads every row but one."""
+    return [make_sample(10 + i, TEXTS[i % len(TEXTS)], 0.7 + 0.25 * i) for i in range(10)]
+
+
+@pytest.fixture(scope="session")
 def dataset(samples) -> PairedDataset:
     return PairedDataset.from_samples(samples, source={"loader": "memory", "name": "interventions-fixture"})
 

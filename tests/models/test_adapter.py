@@ -167,6 +167,24 @@ def test_score_options_matches_logits(tiny_models, samples, family):
     assert scores.best == ["A", "B", "C", "D"][int(np.argmax(expected))]
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("modality", MODALITIES)
+def test_score_options_batch_equals_one_at_a_time(tiny_models, samples, family, modality):
+    adapter = tiny_models(family)
+    chosen = list(samples)[:3]  # different lengths: the padded rows must read their own last token
+    options = [["A", "B"], ["A", "B", "C", "D"], ["A", "B", "C"]]
+    batched = adapter.score_options_batch(chosen, modality, options)
+    for sample, opts, scores in zip(chosen, options, batched, strict=True):
+        alone = adapter.score_options(sample, modality, opts)
+        assert scores.options == opts and scores.token_ids == alone.token_ids
+        np.testing.assert_allclose(scores.log_probs, alone.log_probs, atol=1e-5, rtol=0)
+        assert scores.best == alone.best
+    from speechgap.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="argument 'options': 2 option lists for 3 samples"):
+        adapter.score_options_batch(chosen, modality, options[:2])
+
+
 def test_option_token_ids_refuse_what_cannot_be_scored(tiny_models, samples):
     from speechgap.errors import ConfigError
 

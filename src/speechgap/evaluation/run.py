@@ -306,9 +306,24 @@ def _option_letters(sample: PairedSample) -> list[str]:
     return [chr(ord("A") + k) for k in range(n)]
 
 
-def _answer_loglik(model: AnswersQuestions, sample: PairedSample, modality: str) -> dict[str, Any]:
-    letters = _option_letters(sample)
-    scores = model.score_options(sample, modality, letters)
+def _answer_loglik(model: AnswersQuestions, batch: list[PairedSample], modality: str) -> list[dict[str, Any]]:
+    """Option log-probabilities of a batch: one forward pass when the model scores batches
+    (``score_options_batch``, equal to one at a time), else one sample per call."""
+    letters = [_option_letters(sample) for sample in batch]
+    score_batch = getattr(model, "score_options_batch", None)
+    if score_batch is not None and len(batch) > 1:
+        scores = score_batch(batch, modality, letters)
+    else:
+        scores = [
+            model.score_options(sample, modality, opts) for sample, opts in zip(batch, letters, strict=True)
+        ]
+    return [
+        _loglik_answer(sample, opts, result)
+        for sample, opts, result in zip(batch, letters, scores, strict=True)
+    ]
+
+
+def _loglik_answer(sample: PairedSample, letters: list[str], scores: Any) -> dict[str, Any]:
     log_probs = np.asarray(scores.log_probs, dtype=np.float64)
     out: dict[str, Any] = {
         "response": scores.best,
@@ -475,6 +490,6 @@ def _answer_batch(
                     f"argument 'answer_mode' loglik is for multiple choice only; sample {sample.id!r} is scored as "
                     f"{modes[sample.id]!r}"
                 )
-        return [_answer_loglik(runner, sample, modality) for sample in batch]
+        return _answer_loglik(runner, batch, modality)
     responses = runner.generate_batch(batch, modality, max_new_tokens=settings.max_new_tokens)
     return [{"response": response} for response in responses]

@@ -9,7 +9,8 @@ speech frames whose alignment is worst ("critical tokens"):
   token's norm.
 
 Both are *oracle* interventions: they need the transcript's hidden states of the same sample (one text
-capture at the path layer and, if different, at the application layer, before the edited speech run).
+capture at the path layer and, if different, at the application layer, before the edited speech run). A
+batch of samples is captured in one pass per modality (:meth:`_AlignedReplacement.prepare_batch`).
 
 Critical tokens (:func:`critical_tokens`): the cosine matrix ``A[i, j]`` between speech frames and text
 tokens at the path layer gives a path — paper 1's argmax path ``i*_j = argmax_i A[i, j]`` or paper 3's
@@ -26,6 +27,7 @@ default to layer 0, the input of the first decoder block, which is what the pape
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -36,7 +38,7 @@ from speechgap.data.types import PairedSample
 from speechgap.errors import ConfigError
 from speechgap.interventions.base import EditPlan, Intervention
 from speechgap.metrics import argmax_path, cosine_matrix, dtw_path
-from speechgap.models.base import SpeechLLM
+from speechgap.models.base import Capture, SpeechLLM
 
 PATH_KINDS = ("argmax", "dtw")
 CRITICAL_KINDS = ("bottom-k", "all")
@@ -244,9 +246,21 @@ class _AlignedReplacement(Intervention):
 
     def prepare(self, adapter: SpeechLLM, sample: PairedSample) -> EditPlan:
         """Capture the transcript (path and application layers) and the speech run (path layer)."""
+        return self.prepare_batch(adapter, [sample])[0]
+
+    def prepare_batch(self, adapter: SpeechLLM, samples: Sequence[PairedSample]) -> list[EditPlan]:
+        """:meth:`prepare` for several samples: one transcript capture and one speech capture of the whole
+        batch (right-padded, so each sample's states equal its own capture's up to float rounding)."""
         self.validate(adapter)
-        text = adapter.capture(sample, "text", layers=sorted({self.path_layer, self.apply_layer}))
-        speech = adapter.capture(sample, "speech", layers=[self.path_layer])
+        samples = list(samples)
+        if not samples:
+            return []
+        texts = adapter.capture_batch(samples, "text", layers=sorted({self.path_layer, self.apply_layer}))
+        speeches = adapter.capture_batch(samples, "speech", layers=[self.path_layer])
+        return [self._plan(speech, text) for speech, text in zip(speeches, texts, strict=True)]
+
+    def _plan(self, speech: Capture, text: Capture) -> EditPlan:
+        """The plan of one sample from its speech capture (path layer) and its transcript capture."""
         chosen = critical_tokens(
             speech.hidden[0],
             text.hidden[text.layers.index(self.path_layer)],

@@ -202,6 +202,22 @@ absolute int64 positions ``(n,)`` in the padded row); returns the replacement ``
 read."""
 
 
+@dataclass
+class SampleEdit:
+    """The edit of one sample's runs inside :meth:`SpeechLLM.edit_per_sample`: the arguments of
+    :meth:`SpeechLLM.edit`, for one sample.
+
+    Attributes:
+        layers: ``{layer: fn}`` (layer 0 = input of block 1, ``l >= 1`` = output of block ``l``).
+        positions: ``"span"``, ``"all"``, or positions in the sample's unpadded prompt.
+        decode: also call ``fn`` at each decode step of ``generate`` (default: prefill only).
+    """
+
+    layers: dict[int, EditFn]
+    positions: str | Sequence[int] = "span"
+    decode: bool = False
+
+
 class _StopForward(Exception):
     """Raised by a capture hook once every requested layer is recorded: the rest of the model is skipped."""
 
@@ -652,8 +668,27 @@ class SpeechLLM:
         return chat
 
     def render_prompt(self, modality: str, text: str = "") -> str:
-        """The prompt string from the family's chat template (audio placeholders not yet expanded)."""
-        return self._render_chat(self.processor, self.messages(modality, text), modality)
+        """The prompt string from the family's chat template (audio placeholders not yet expanded).
+
+        Rendered once per (modality, text, prompt settings, template): evaluation records the prompt of
+        every answer, and a Jinja render costs ~0.6 ms.
+        """
+        template = getattr(self.processor, "chat_template", None)
+        key = (
+            modality,
+            text,
+            self.system_prompt,
+            self.instruction,
+            getattr(self, "_protocol", None),
+            template if template is None or isinstance(template, str) else id(template),
+        )
+        cache = self.__dict__.setdefault("_rendered_prompts", {})
+        prompt = cache.get(key)
+        if prompt is None:
+            if len(cache) >= 4096:
+                cache.clear()
+            prompt = cache[key] = self._render_chat(self.processor, self.messages(modality, text), modality)
+        return prompt
 
     def _render_chat(self, owner: Any, chat: list[dict[str, Any]], modality: str) -> str:
         """``owner.apply_chat_template`` (a processor or tokenizer), a failing template as a ModelError.
@@ -1078,18 +1113,68 @@ class SpeechLLM:
         answer, so the instruction should ask for the letter only; ``speechgap eval`` refuses ``loglik``
         under a protocol without an instruction.
         """
-        options = [str(option) for option in options]
-        token_ids = self.option_token_ids(options)
-        batch = self.prepare([sample], modality)
-        logits = self.forward(batch).logits
-        last = batch.offsets[0] + batch.lengths[0] - 1
-        next_token = logits[0, last]
-        if not bool(torch.isfinite(next_token).all()):
-            raise ModelError(
-                f"sample {sample.id!r} ({modality} run): the next-token logits are not finite (NaN or inf)"
-                + (" inside an edit block: check the edit" if self.editing else "")
+        return self.score_options_batch([sample], modality, [options])[0]
+
+    def score_options_batch(
+        self,
+        samples: Sequence[PairedSample],
+        modality: str,
+        options: Sequence[Sequence[str]],
+    ) -> list[OptionScores]:
+        """:meth:`score_options` for several samples in one right-padded forward pass (same scores within
+        float rounding, ~1e-6).
+
+        Args:
+            samples: the samples.
+            modality: ``"speech"`` or ``"text"``.
+            options: the options of each sample (samples may have different numbers of options).
+        """
+        if len(options) != len(samples):
+            raise ConfigError(
+                f"argument 'options': {len(options)} option lists for {len(samples)} samples; expected one each"
             )
-        return OptionScores.from_logits(options, token_ids, next_token)
+        token_ids = [self.option_token_ids([str(option) for option in opts]) for opts in options]
+        batch = self.prepare(samples, modality)
+        logits = self._next_token_logits(batch)
+        scores = []
+        for row, sample in enumerate(batch.samples):
+            next_token = logits[row]
+            if not bool(torch.isfinite(next_token).all()):
+                raise ModelError(
+                    f"sample {sample.id!r} ({modality} run): the next-token logits are not finite (NaN or inf)"
+                    + (" inside an edit block: check the edit" if self.editing else "")
+                )
+            scores.append(
+                OptionScores.from_logits([str(o) for o in options[row]], token_ids[row], next_token)
+            )
+        return scores
+
+    def _next_token_logits(self, batch: PreparedBatch) -> torch.Tensor:
+        """``(batch, vocab)`` logits after each row's last real token, from one forward pass.
+
+        The LM head sees only those positions (a pre-hook on the output embedding selects them), so a batch
+        of long prompts never holds ``batch × tokens × vocab`` logits.
+        """
+        head = self.model.get_output_embeddings()
+        last = torch.tensor(
+            [offset + length - 1 for offset, length in zip(batch.offsets, batch.lengths, strict=True)]
+        )
+
+        def select_last(_module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+            hidden = args[0]
+            rows = torch.arange(hidden.shape[0], device=hidden.device)
+            return (hidden[rows, last.to(hidden.device)].unsqueeze(1), *args[1:])
+
+        handle = head.register_forward_pre_hook(select_last) if head is not None else None
+        try:
+            logits = self.forward(batch).logits
+        finally:
+            if handle is not None:
+                handle.remove()
+        if head is None:  # a model without a separate head: every position's logits, then the last ones
+            rows = torch.arange(logits.shape[0], device=logits.device)
+            return logits[rows, last.to(logits.device)]
+        return logits[:, -1]
 
     def option_token_ids(self, options: Sequence[str]) -> list[int]:
         """The first token id of each option (the token :meth:`score_options` scores).
@@ -1142,24 +1227,115 @@ class SpeechLLM:
         :meth:`layer0_inputs`. A forward pass the adapter did not start (``model.model(**inputs)``, or
         decoder blocks called directly, as the shortening engine does) cannot be bound to its prompt and
         span: when it reaches an edited block it raises :class:`ModelError` instead of running unedited.
+        Every row of a batch gets the same edit; :meth:`edit_per_sample` gives each sample its own.
         """
+        same = self._check_edit(layers, positions, decode)
+        with self._edit_hooks(sorted(same.layers), lambda _batch, _row: same):
+            yield self
+
+    @contextlib.contextmanager
+    def edit_per_sample(self, plans: dict[str, SampleEdit]) -> Iterator[SpeechLLM]:
+        """:meth:`edit` with each sample's own layers, functions and positions, in the same forward passes.
+
+        A batched call inside the block (``generate_batch``, ``capture_batch``, ...) edits each row with
+        the :class:`SampleEdit` of its sample, looked up by the sample's id: row ``r`` gets exactly what
+        ``with edit(**plans[id_r])`` gives it alone, so a batch equals its samples run one at a time (up to
+        the batching's float rounding). As with :meth:`edit`, ``fn`` receives the row's states and their
+        positions in the padded row.
+
+        Args:
+            plans: ``{sample_id: SampleEdit}``, one entry per sample the block runs (more are allowed).
+
+        Raises:
+            ConfigError: on entry, when ``plans`` is empty or a plan has a layer out of range, a function
+                that is not callable or positions that are not ``"span"``, ``"all"`` or integers (naming the
+                sample).
+            ModelError: inside, when a pass runs a sample that has no plan (naming it): an edit that cannot
+                apply fails instead of leaving that sample unedited.
+
+        Example:
+            >>> plans = {s.id: SampleEdit({0: fn_for[s.id]}, positions=[3, 7]) for s in samples}
+            >>> with model.edit_per_sample(plans):
+            ...     answers = model.generate_batch(samples, "speech", max_new_tokens=32)
+        """
+        if not isinstance(plans, dict) or not plans:
+            raise ConfigError(
+                f"argument 'plans' must be a non-empty dict {{sample_id: SampleEdit}}, got {plans!r}"
+            )
+        checked: dict[str, SampleEdit] = {}
+        for sample_id, plan in plans.items():
+            if not isinstance(plan, SampleEdit):
+                raise ConfigError(
+                    f"argument 'plans': the plan of sample {sample_id!r} must be a SampleEdit, got "
+                    f"{type(plan).__name__}"
+                )
+            checked[str(sample_id)] = self._check_edit(
+                plan.layers, plan.positions, plan.decode, sample_id=str(sample_id)
+            )
+
+        def plan_for(batch: PreparedBatch, row: int) -> SampleEdit:
+            sample_id = batch.samples[row].id
+            if sample_id not in checked:
+                known = ", ".join(repr(i) for i in list(checked)[:5]) + (" ..." if len(checked) > 5 else "")
+                raise ModelError(
+                    f"sample {sample_id!r} ({batch.modality} run): no edit plan for this sample in the open "
+                    f"edit_per_sample block (plans for {len(checked)} sample(s): {known}); every sample a pass "
+                    "runs inside the block needs its plan"
+                )
+            return checked[sample_id]
+
+        layers = sorted({layer for plan in checked.values() for layer in plan.layers})
+        with self._edit_hooks(layers, plan_for):
+            yield self
+
+    def _check_edit(
+        self, layers: Any, positions: Any, decode: Any, sample_id: str | None = None
+    ) -> SampleEdit:
+        """The arguments of one edit, checked and normalised (int layers, positions as a list of ints)."""
+        where = "" if sample_id is None else f"sample {sample_id!r}: "
+        if not isinstance(layers, dict):
+            raise ConfigError(f"{where}edit layers must be a dict {{layer: fn}}, got {type(layers).__name__}")
+        normalised: dict[int, EditFn] = {}
         for layer, fn in layers.items():
+            if isinstance(layer, bool) or not isinstance(layer, int | np.integer):
+                raise ConfigError(f"{where}edit layer {layer!r} is not a layer index (an int)")
             if not 0 <= int(layer) <= self.num_layers:
-                raise ConfigError(f"edit layer {layer} not in 0..{self.num_layers}")
+                raise ConfigError(f"{where}edit layer {layer} not in 0..{self.num_layers}")
             if not callable(fn):
-                raise ConfigError(f"edit for layer {layer} is not callable")
-        if isinstance(positions, str) and positions not in ("span", "all"):
-            raise ConfigError(f"positions must be 'span', 'all' or a list of ints, got {positions!r}")
+                raise ConfigError(f"{where}edit for layer {layer} is not callable")
+            normalised[int(layer)] = fn
+        if isinstance(positions, str):
+            if positions not in ("span", "all"):
+                raise ConfigError(
+                    f"{where}positions must be 'span', 'all' or a list of ints, got {positions!r}"
+                )
+            return SampleEdit(normalised, positions, bool(decode))
+        try:
+            idx = torch.as_tensor(list(positions))
+        except (TypeError, ValueError, RuntimeError):
+            raise ConfigError(
+                f"{where}positions must be 'span', 'all' or a list of ints, got {positions!r}"
+            ) from None
+        if idx.ndim != 1 or (idx.numel() and (idx.is_floating_point() or idx.dtype == torch.bool)):
+            raise ConfigError(f"{where}positions must be 'span', 'all' or a list of ints, got {positions!r}")
+        return SampleEdit(normalised, [int(p) for p in idx.tolist()], bool(decode))
+
+    @contextlib.contextmanager
+    def _edit_hooks(
+        self, layers: Sequence[int], plan_for: Callable[[PreparedBatch, int], SampleEdit]
+    ) -> Iterator[None]:
+        """Hooks on the blocks of ``layers`` that edit each row with ``plan_for(batch, row)``; removed on
+        exit, also when the block raises."""
         handles = []
         self._open_edits += 1
         try:
-            for layer, fn in sorted(layers.items()):
+            for layer in layers:
                 steps = [0]
-                if int(layer) == 0:
+                if layer == 0:
 
-                    def pre_hook(_m, args, kwargs, fn=fn, steps=steps):
+                    def pre_hook(_m, args, kwargs, steps=steps):
                         hidden = _block_input(args, kwargs)
-                        edited = self._apply_edit(fn, hidden, positions, decode, steps, layer=0)
+                        edited = self._apply_edit(plan_for, hidden, steps, layer=0)
                         if edited is None:
                             return None
                         if "hidden_states" in kwargs:
@@ -1169,17 +1345,17 @@ class SpeechLLM:
                     handles.append(self._blocks[0].register_forward_pre_hook(pre_hook, with_kwargs=True))
                 else:
 
-                    def post_hook(_m, _args, out, fn=fn, steps=steps, layer=int(layer)):
+                    def post_hook(_m, _args, out, steps=steps, layer=layer):
                         hidden = _block_output(out)
-                        edited = self._apply_edit(fn, hidden, positions, decode, steps, layer)
+                        edited = self._apply_edit(plan_for, hidden, steps, layer)
                         if edited is None:
                             return None
                         if isinstance(out, tuple):
                             return (edited, *out[1:])
                         return edited
 
-                    handles.append(self._blocks[int(layer) - 1].register_forward_hook(post_hook))
-            yield self
+                    handles.append(self._blocks[layer - 1].register_forward_hook(post_hook))
+            yield
         finally:
             for handle in handles:
                 handle.remove()
@@ -1192,14 +1368,13 @@ class SpeechLLM:
 
     def _apply_edit(
         self,
-        fn: EditFn,
+        plan_for: Callable[[PreparedBatch, int], SampleEdit],
         hidden: torch.Tensor,
-        positions: str | Sequence[int],
-        decode: bool,
         steps: list[int],
         layer: int,
     ) -> torch.Tensor | None:
-        """Run ``fn`` on each row's chosen states; ``steps[0]`` counts the decode steps seen so far.
+        """Run each row's function of ``layer`` on its chosen states; ``steps[0]`` counts the decode steps
+        seen so far. Returns the edited states, or None when no row changed.
 
         Raises:
             ModelError: ``fn`` returned non-finite values (naming the sample and the layer).
@@ -1214,13 +1389,14 @@ class SpeechLLM:
         prefill = hidden.shape[1] == batch.input_ids.shape[1]
         if prefill:
             steps[0] = 0
-        elif not decode:
-            return None
-        edited = hidden.clone()
-        changed = False
+        edited = None
         for row in range(hidden.shape[0]):
+            plan = plan_for(batch, row)
+            fn = plan.layers.get(layer)
+            if fn is None or not (prefill or plan.decode):
+                continue
             if prefill:
-                idx = self._edit_positions(batch, row, positions)
+                idx = self._edit_positions(batch, row, plan.positions)
                 local = idx
             else:
                 # a decode step: one new token, at this absolute position of the padded row
@@ -1235,17 +1411,19 @@ class SpeechLLM:
             if tuple(result.shape) != tuple(states.shape):
                 raise ConfigError(
                     f"edit returned shape {tuple(result.shape)}, expected {tuple(states.shape)}"
+                    f" (sample {batch.samples[row].id!r}, layer {layer})"
                 )
             if not bool(torch.isfinite(result).all()):
                 raise ModelError(
                     f"sample {batch.samples[row].id!r} ({batch.modality} run): the edit at layer {layer} "
                     "returned non-finite values (NaN or inf)"
                 )
+            if edited is None:
+                edited = hidden.clone()
             edited[row, local.to(hidden.device)] = result.to(hidden.dtype)
-            changed = True
         if not prefill:
             steps[0] += 1
-        return edited if changed else None
+        return edited
 
     def _edit_positions(self, batch: PreparedBatch, row: int, positions: str | Sequence[int]) -> torch.Tensor:
         offset, length = batch.offsets[row], batch.lengths[row]
@@ -1256,7 +1434,9 @@ class SpeechLLM:
             return torch.arange(offset, offset + length)
         idx = torch.as_tensor(list(positions), dtype=torch.long)
         if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= length):
-            raise ConfigError(f"edit positions must be in 0..{length - 1} for this prompt")
+            raise ConfigError(
+                f"edit positions must be in 0..{length - 1} for this prompt (sample {batch.samples[row].id!r})"
+            )
         return idx + offset
 
 

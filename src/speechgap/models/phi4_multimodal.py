@@ -42,6 +42,7 @@ from speechgap.models.base import (
     DEFAULT_INSTRUCTION,
     INSTRUCTED_SOURCE,
     Capture,
+    OptionScores,
     PromptProtocol,
     SpeechLLM,
 )
@@ -151,4 +152,17 @@ class Phi4MultimodalLLM(SpeechLLM):
             return super().generate_batch(samples, modality, max_new_tokens=max_new_tokens)
         return [
             super(Phi4MultimodalLLM, self).generate_batch([s], modality, max_new_tokens)[0] for s in samples
+        ]
+
+    def score_options_batch(
+        self, samples: Sequence[PairedSample], modality: str, options: Sequence[Sequence[str]]
+    ) -> list[OptionScores]:
+        """Text: one padded forward pass; speech: one clip per pass (see :meth:`capture_batch`)."""
+        if modality != "speech" or len(samples) <= 1 or len(options) != len(samples):
+            return super().score_options_batch(
+                samples, modality, options
+            )  # (a length mismatch is refused there)
+        return [
+            super(Phi4MultimodalLLM, self).score_options_batch([s], modality, [o])[0]
+            for s, o in zip(samples, options, strict=True)
         ]
