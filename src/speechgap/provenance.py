@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import platform
 import re
 import subprocess
@@ -20,13 +21,20 @@ _PACKAGES = ("torch", "transformers", "datasets", "numpy", "scipy", "soundfile",
 
 
 def package_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
+    """The installed version of each package results depend on (None when absent)."""
+    return dict(_installed_versions())
+
+
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str | None], ...]:
+    # read once per process: every result file records them, and reading package metadata costs ~30 ms
+    versions = []
     for name in _PACKAGES:
         try:
-            versions[name] = metadata.version(name)
+            versions.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+            versions.append((name, None))
+    return tuple(versions)
 
 
 def _git_commit() -> str | None:
