@@ -431,30 +431,32 @@ def evaluate(
             total = sum(len(v) for v in pending.values())
             bar = tqdm(total=total, desc="eval", unit="answer", disable=not progress, file=sys.stderr)
             try:
-                for role, runner, modality, batch in _job_batches(data, jobs, pending, settings.batch_size):
-                    for sample in batch:
-                        modes[sample.id] = sample_scoring_mode(sample, settings.scoring_mode)
-                        if sample.id not in hashes:
-                            hashes[sample.id] = sample_hash(sample)
-                    answers = _answer_batch(runner, batch, modality, modes, settings)
-                    for sample, answer in zip(batch, answers, strict=True):
-                        record = {
-                            "id": sample.id,
-                            "modality": modality,
-                            "model_role": role,
-                            "sample_hash": hashes[sample.id],
-                            "prompt": runner.render_prompt(modality, sample.text),
-                            **answer,
-                            "reference": reference_fields(sample, modes[sample.id]),
-                            "answer_mode": settings.answer_mode,
-                            "generation": runner.generation_settings(settings.max_new_tokens),
-                        }
-                        record.update(
-                            score_record(record, mcq_protocol=settings.mcq_protocol, seed=settings.seed)
-                        )
-                        sink.write(record)
-                        written += 1
-                        bar.update(1)
+                for role, runner, modality in jobs:
+                    samples = (data[i] for i in pending[(role, modality)])
+                    for batch in _batches_lazy(samples, settings.batch_size):
+                        for sample in batch:
+                            modes[sample.id] = sample_scoring_mode(sample, settings.scoring_mode)
+                            if sample.id not in hashes:
+                                hashes[sample.id] = sample_hash(sample)
+                        answers = _answer_batch(runner, batch, modality, modes, settings)
+                        for sample, answer in zip(batch, answers, strict=True):
+                            record = {
+                                "id": sample.id,
+                                "modality": modality,
+                                "model_role": role,
+                                "sample_hash": hashes[sample.id],
+                                "prompt": runner.render_prompt(modality, sample.text),
+                                **answer,
+                                "reference": reference_fields(sample, modes[sample.id]),
+                                "answer_mode": settings.answer_mode,
+                                "generation": runner.generation_settings(settings.max_new_tokens),
+                            }
+                            record.update(
+                                score_record(record, mcq_protocol=settings.mcq_protocol, seed=settings.seed)
+                            )
+                            sink.write(record)
+                            written += 1
+                            bar.update(1)
             finally:
                 bar.close()
         # one scoring pass over all records, so that resumed runs and the compat protocol score consistently
@@ -463,27 +465,15 @@ def evaluate(
     return result
 
 
-def _job_batches(
-    data: PairedDataset,
-    jobs: list[tuple[str, AnswersQuestions, str]],
-    pending: dict[tuple[str, str], list[int]],
-    size: int,
-) -> Iterator[tuple[str, AnswersQuestions, str, list[PairedSample]]]:
-    """``(role, runner, modality, batch)`` of every pending answer, ``size`` samples a batch.
-
-    The samples are read (their audio decoded) once for all jobs: a block of ``size`` samples is loaded,
-    then each job answers the ones it still lacks, so the text run does not decode every clip a second time.
-    Answers do not depend on how samples are batched, so resumed runs (fewer pending) answer the same.
-    """
-    wanted = sorted({index for indices in pending.values() for index in indices})
-    todo = {key: set(indices) for key, indices in pending.items()}
-    for start in range(0, len(wanted), size):
-        block = wanted[start : start + size]
-        loaded = {index: data[index] for index in block}
-        for role, runner, modality in jobs:
-            mine = [loaded[index] for index in block if index in todo[(role, modality)]]
-            if mine:
-                yield role, runner, modality, mine
+def _batches_lazy(samples: Iterator[PairedSample], size: int) -> Iterator[list[PairedSample]]:
+    batch: list[PairedSample] = []
+    for sample in samples:
+        batch.append(sample)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _answer_batch(
