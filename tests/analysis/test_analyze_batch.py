@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -126,3 +127,17 @@ def test_the_automatic_batch_size_keeps_a_batch_within_the_budget(adapter, datas
     layers = sorted(set(recorded["layers"]) | {recorded["base_layer"]})
     assert recorded["batch_size"] == auto_batch_size(len(layers), adapter.hidden_size) == MAX_AUTO_BATCH_SIZE
     assert result.n_samples == 2
+
+
+def test_batched_shards_merge_into_the_whole_run_within_rounding(adapter, dataset, tmp_path):
+    from speechgap.analysis.shards import merge_analysis_shards
+
+    settings = AnalysisSettings(figures=False, batch_size=3)
+    shards = []
+    for k in range(2):
+        analyze((adapter, dataset), tmp_path / f"shard{k}", replace(settings, shard=(k, 2)))
+        shards.append(tmp_path / f"shard{k}")
+    merged = merge_analysis_shards(shards, tmp_path / "merged", figures=False)
+    whole = analyze((adapter, dataset), tmp_path / "whole", settings)
+    _assert_same_records(_records(tmp_path / "whole"), _records(tmp_path / "merged"))
+    np.testing.assert_allclose(merged.cka, whole.cka, atol=1e-6)

@@ -148,7 +148,7 @@ def test_shards_of_a_model_run_agree_on_the_cka_origin_when_the_first_sample_is_
 
 
 def test_api_analyze_passes_the_shard_through(adapter, dataset, tmp_path):
-    common = {"limit": 3, "figures": False, "layers": [1, 2]}
+    common = {"limit": 3, "figures": False, "layers": [1, 2], "batch_size": 1}  # exact: one sample per pass
     reference = api.analyze(adapter, dataset, tmp_path / "ref", **common)
     for k in range(2):
         api.analyze(adapter, dataset, tmp_path / f"shard-{k}", shard=(k, 2), **common)

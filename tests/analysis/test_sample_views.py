@@ -46,10 +46,11 @@ def test_merged_shards_carry_every_view(adapter, dataset, store_run, tmp_path):
     shards = []
     for k in range(2):
         folder = tmp_path / f"shard{k}"
-        analyze((adapter, dataset), folder, AnalysisSettings(shard=(k, 2), figures=False))
+        # one sample per pass: shards batch samples differently from the whole run (equal within rounding)
+        analyze((adapter, dataset), folder, AnalysisSettings(shard=(k, 2), figures=False, batch_size=1))
         shards.append(folder)
     merged = merge_analysis_shards(shards, tmp_path / "merged", figures=False)
-    whole = analyze((adapter, dataset), tmp_path / "whole", AnalysisSettings(figures=False))
+    whole = analyze((adapter, dataset), tmp_path / "whole", AnalysisSettings(figures=False, batch_size=1))
     for sample_id in dataset.ids:
         got = load_sample_view(view_file(merged.out_dir, sample_id))
         expected = load_sample_view(view_file(whole.out_dir, sample_id))

@@ -26,6 +26,7 @@ import math
 import re
 import zipfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -413,8 +414,12 @@ class _Source:
     def load(self, sample_id: str, layers: list[int]) -> _Item:
         raise NotImplementedError
 
-    def schedule(self, sample_ids: list[str]) -> None:
-        """The samples the run will :meth:`load`, in that order (a source may read ahead)."""
+    def schedule(self, sample_ids: list[str], layers: list[int]) -> None:
+        """The samples the run will :meth:`load` at ``layers``, in that order (a source may read ahead)."""
+        return None
+
+    def close(self) -> None:
+        """Release what the source holds (its worker thread)."""
         return None
 
     def sample_hash(self, sample_id: str) -> str:
@@ -489,13 +494,17 @@ def _pairs_from_capture(store: Any) -> PairedDataset | None:
 
 
 class _ModelSource(_Source):
-    """Captures made on the fly, ``batch_size`` samples per forward pass.
+    """Captures made on the fly, ``batch_size`` samples per forward pass, the next batch while this one is
+    measured.
 
-    :meth:`schedule` tells the source which samples the run will load, in order; loading the first of a
-    block captures the next ``batch_size`` scheduled samples in one right-padded pass per modality
-    (:meth:`SpeechLLM.capture_batch`, equal to one sample at a time) and keeps the others until asked for.
-    A block that fails (one sample without audio, say) is captured again one sample at a time, so the
-    failing sample alone is skipped, as unbatched.
+    :meth:`schedule` tells the source which samples the run will load, in order, and at which layers; they
+    are captured in blocks of ``batch_size``, each in one right-padded pass per modality
+    (:meth:`SpeechLLM.capture_batch`, equal to one sample at a time within float rounding). A worker thread
+    decodes and captures block ``b + 1`` while the caller measures block ``b`` (torch releases the GIL while
+    it computes), so at most two blocks are held. Every model call and every read of the dataset happens on
+    that one thread, so they never run concurrently. A block that fails (a sample without audio, a clip too
+    long, a damaged file) is captured again one sample at a time, so the failing sample alone is skipped or
+    raises, as unbatched.
     """
 
     def __init__(self, adapter: Any, dataset: PairedDataset, batch_size: int = 1) -> None:
@@ -507,63 +516,109 @@ class _ModelSource(_Source):
         self.num_layers = int(adapter.num_layers)
         self.skipped = {}
         self._index = {sid: k for k, sid in enumerate(self.ids)}
-        self._decoded: dict[str, PairedSample] = {}  # decoded once for its hash and its capture
-        self._queue: list[str] = []
-        self._position: dict[str, int] = {}
-        self._ready: dict[str, tuple[tuple[int, ...], _Item]] = {}
-        self._alone: set[str] = set()  # samples of a block that failed: captured one at a time
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="speechgap-capture")
+        self._layers: tuple[int, ...] = ()
+        self._blocks: list[list[str]] = []
+        self._block_of: dict[str, int] = {}
+        self._in_flight: dict[int, Future] = {}
+        self._decoded: dict[str, PairedSample] = {}  # read once for its hash and its capture
+        self._ready: dict[str, _Item] = {}
+        self._alone: set[str] = set()  # samples of a block that failed: read and captured one at a time
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "model", "model": self.adapter.describe(), "data": self.dataset.describe()}
 
-    def schedule(self, sample_ids: list[str]) -> None:
-        """The samples the run will :meth:`load`, in that order (captured ``batch_size`` at a time)."""
-        self._queue = list(sample_ids)
-        self._position = {sid: k for k, sid in enumerate(self._queue)}
+    def schedule(self, sample_ids: list[str], layers: list[int]) -> None:
+        """The samples the run will :meth:`load` at ``layers``, in that order; the first block starts now."""
+        self._drop_in_flight()
+        self._layers = tuple(layers)
+        self._blocks = [
+            sample_ids[k : k + self.batch_size] for k in range(0, len(sample_ids), self.batch_size)
+        ]
+        self._block_of = {sid: b for b, block in enumerate(self._blocks) for sid in block}
+        self._decoded.clear()
         self._ready.clear()
+        self._start(0)
 
-    def _sample(self, sample_id: str) -> PairedSample:
-        sample = self._decoded.get(sample_id)
-        if sample is None:
-            if len(self._decoded) > 2 * self.batch_size:
-                self._decoded.clear()
-            sample = self._decoded[sample_id] = self.dataset[self._index[sample_id]]
-        return sample
+    def close(self) -> None:
+        """Stop the worker (a block still being captured is finished first)."""
+        self._drop_in_flight()
+        self._worker.shutdown(wait=True, cancel_futures=True)
 
     def sample_hash(self, sample_id: str) -> str:
         return sample_hash(self._sample(sample_id))
 
     def load(self, sample_id: str, layers: list[int]) -> _Item:
-        key = tuple(layers)
-        ready = self._ready.pop(sample_id, None)
-        if ready is not None and ready[0] == key:
+        if tuple(layers) == self._layers and self._wait_block(sample_id):
             self._decoded.pop(sample_id, None)
-            return ready[1]
-        position = self._position.get(sample_id)
-        if self.batch_size > 1 and position is not None and sample_id not in self._alone:
-            block = [
-                sid
-                for sid in self._queue[position : position + self.batch_size]
-                if sid not in self._ready and sid not in self._alone
-            ]
-            if len(block) > 1:
-                try:
-                    items = self._capture([self._sample(sid) for sid in block], layers)
-                except ModelError:
-                    # a sample of the block cannot be run: each is captured alone, so that it alone is skipped
-                    self._alone.update(block)
-                else:
-                    self._ready.update((item.sample_id, (key, item)) for item in items[1:])
-                    self._decoded.pop(sample_id, None)
-                    return items[0]
-        item = self._capture([self._sample(sample_id)], layers)[0]
+            return self._ready.pop(sample_id)
+        sample = self._sample(sample_id)
+        _, items, error = self._worker.submit(self._read_and_capture, [sample_id], layers, [sample]).result()
         self._decoded.pop(sample_id, None)
-        return item
+        if error is not None:
+            raise error
+        return items[0]
 
-    def _capture(self, samples: list[PairedSample], layers: list[int]) -> list[_Item]:
-        speech = self.adapter.capture_batch(samples, "speech", layers=layers)
-        text = self.adapter.capture_batch(samples, "text", layers=layers)
-        return [_Item(sample.id, s, t, sample) for sample, s, t in zip(samples, speech, text, strict=True)]
+    def _sample(self, sample_id: str) -> PairedSample:
+        if sample_id not in self._decoded and not self._wait_block(sample_id):
+            if len(self._decoded) > 2 * self.batch_size:
+                self._decoded.clear()
+            index = self._index[sample_id]
+            self._decoded[sample_id] = self._worker.submit(self.dataset.__getitem__, index).result()
+        return self._decoded[sample_id]
+
+    def _wait_block(self, sample_id: str) -> bool:
+        """Make ``sample_id``'s scheduled block ready (decoded and captured); False when it is not scheduled,
+        or its block failed (it is then read and captured alone)."""
+        if sample_id in self._ready:
+            return True
+        block = self._block_of.get(sample_id)
+        if block is None or sample_id in self._alone:
+            return False
+        future = self._start(block)
+        self._start(block + 1)  # captured while this block is measured
+        self._in_flight.pop(block, None)
+        try:
+            samples, items, error = future.result()
+        except Exception:  # noqa: BLE001 - a sample of the block cannot be read: each is read alone, to fail alone
+            self._alone.update(self._blocks[block])
+            return False
+        self._decoded.update((sample.id, sample) for sample in samples)
+        if (
+            error is not None
+        ):  # a sample the model refuses: each is captured alone, so that it alone is skipped
+            self._alone.update(self._blocks[block])
+            return False
+        self._ready.update((item.sample_id, item) for item in items)
+        return True
+
+    def _start(self, block: int) -> Future | None:
+        """The future of ``block``'s capture, submitted to the worker unless it already is."""
+        if not 0 <= block < len(self._blocks):
+            return None
+        if block not in self._in_flight:
+            ids = [sid for sid in self._blocks[block] if sid not in self._ready]
+            self._in_flight[block] = self._worker.submit(self._read_and_capture, ids, list(self._layers))
+        return self._in_flight[block]
+
+    def _drop_in_flight(self) -> None:
+        for future in self._in_flight.values():
+            future.cancel()
+        self._in_flight.clear()
+
+    def _read_and_capture(
+        self, sample_ids: list[str], layers: list[int], samples: list[PairedSample] | None = None
+    ) -> tuple[list[PairedSample], list[_Item], ModelError | None]:
+        """On the worker thread: the samples (read unless given) and their items, or the model's refusal."""
+        if samples is None:
+            samples = [self.dataset[self._index[sid]] for sid in sample_ids]
+        try:
+            speech = self.adapter.capture_batch(samples, "speech", layers=layers)
+            text = self.adapter.capture_batch(samples, "text", layers=layers)
+        except ModelError as error:
+            return samples, [], error
+        items = [_Item(sample.id, s, t, sample) for sample, s, t in zip(samples, speech, text, strict=True)]
+        return samples, items, None
 
 
 def _short_hash(text: str) -> str:
@@ -986,63 +1041,67 @@ def _analyze_locked(
         for sid in plan.path_samples
         if sid in earlier and "skipped" not in earlier[sid] and not _has_path_file(out_dir, sid)
     }
-    with JsonlAppender(samples_path, key=lambda r: r["id"]) as sink:
-        if not in_state_set <= sink.done_keys or not in_state_set <= set(plan.ids):
-            # a CKA state holding samples the sample file lacks belongs to another run, and one holding
-            # samples outside this run's (e.g. a smaller --limit, another shard) would mix them in: rebuild it
-            accumulator = CrossLayerCKA(debiased=settings.debiased, max_bytes=settings.cka_max_bytes)
-            in_state, in_state_set = [], set()
-        anchor: tuple[str, _Item] | None = None
-        if settings.shard is not None and accumulator.shape is None:
-            anchor = _set_anchor_origin(accumulator, src, full_plan, settings)
-        src.schedule(
-            [
-                sid
-                for sid in plan.ids
-                if not (sink.done(sid) and (sid in in_state_set or sid in skipped_before))
-                and not (anchor is not None and anchor[0] == sid)
-            ]
-        )
-        for sample_id in _progress(plan.ids, progress):
-            done = sink.done(sample_id)
-            if done and (sample_id in in_state_set or sample_id in skipped_before):
-                if sample_id in missing_views:
-                    _remake_path_view(out_dir, src, sample_id, plan, settings)
-                continue
-            content_hash = None
-            try:
-                content_hash = src.sample_hash(sample_id)
-                if anchor is not None and anchor[0] == sample_id:
-                    item, anchor = anchor[1], None
-                else:
-                    item = src.load(sample_id, plan.load_layers)
-                measures, view = _measure(item, plan, settings, want_view=sample_id in plan.path_samples)
-            except ModelError as err:
-                if done:
-                    raise
-                sink.write({"id": sample_id, "skipped": str(err), "hash": content_hash})
+    try:
+        with JsonlAppender(samples_path, key=lambda r: r["id"]) as sink:
+            if not in_state_set <= sink.done_keys or not in_state_set <= set(plan.ids):
+                # a CKA state holding samples the sample file lacks belongs to another run, and one holding
+                # samples outside this run's (e.g. a smaller --limit, another shard) would mix them in: rebuild it
+                accumulator = CrossLayerCKA(debiased=settings.debiased, max_bytes=settings.cka_max_bytes)
+                in_state, in_state_set = [], set()
+            anchor: tuple[str, _Item] | None = None
+            if settings.shard is not None and accumulator.shape is None:
+                anchor = _set_anchor_origin(accumulator, src, full_plan, settings)
+            src.schedule(
+                [
+                    sid
+                    for sid in plan.ids
+                    if not (sink.done(sid) and (sid in in_state_set or sid in skipped_before))
+                    and not (anchor is not None and anchor[0] == sid)
+                ],
+                plan.load_layers,
+            )
+            for sample_id in _progress(plan.ids, progress):
+                done = sink.done(sample_id)
+                if done and (sample_id in in_state_set or sample_id in skipped_before):
+                    if sample_id in missing_views:
+                        _remake_path_view(out_dir, src, sample_id, plan, settings)
+                    continue
+                content_hash = None
+                try:
+                    content_hash = src.sample_hash(sample_id)
+                    if anchor is not None and anchor[0] == sample_id:
+                        item, anchor = anchor[1], None
+                    else:
+                        item = src.load(sample_id, plan.load_layers)
+                    measures, view = _measure(item, plan, settings, want_view=sample_id in plan.path_samples)
+                except ModelError as err:
+                    if done:
+                        raise
+                    sink.write({"id": sample_id, "skipped": str(err), "hash": content_hash})
+                    in_state.append(sample_id)
+                    in_state_set.add(sample_id)
+                    continue
+                if measures.rows.n_rows:
+                    accumulator.update(measures.rows.speech, measures.rows.text)
                 in_state.append(sample_id)
                 in_state_set.add(sample_id)
-                continue
-            if measures.rows.n_rows:
-                accumulator.update(measures.rows.speech, measures.rows.text)
-            in_state.append(sample_id)
-            in_state_set.add(sample_id)
-            if view is not None and (not done or sample_id in missing_views):
-                _save_path_view(_path_file(out_dir, sample_id), view, sample_id)
-            if settings.sample_views and not done:
-                _save_sample_view(view_file(out_dir, sample_id), _sample_view(item, plan), sample_id)
-            if not done:
-                sink.write({**_sample_record(measures, measures.notes), "hash": content_hash})
-                n_new += 1
-            since_checkpoint += 1
-            if since_checkpoint >= settings.checkpoint_every:
-                sink.commit()  # the CKA state never covers a sample whose line is not in the file
+                if view is not None and (not done or sample_id in missing_views):
+                    _save_path_view(_path_file(out_dir, sample_id), view, sample_id)
+                if settings.sample_views and not done:
+                    _save_sample_view(view_file(out_dir, sample_id), _sample_view(item, plan), sample_id)
+                if not done:
+                    sink.write({**_sample_record(measures, measures.notes), "hash": content_hash})
+                    n_new += 1
+                since_checkpoint += 1
+                if since_checkpoint >= settings.checkpoint_every:
+                    sink.commit()  # the CKA state never covers a sample whose line is not in the file
+                    _save_cka_state(state_path, accumulator, in_state)
+                    since_checkpoint = 0
+            if since_checkpoint:
+                sink.commit()
                 _save_cka_state(state_path, accumulator, in_state)
-                since_checkpoint = 0
-        if since_checkpoint:
-            sink.commit()
-            _save_cka_state(state_path, accumulator, in_state)
+    finally:
+        src.close()  # the capture worker of a model source
     result = _finish(
         out_dir,
         plan,
