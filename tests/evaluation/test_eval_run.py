@@ -435,4 +435,3 @@ def test_loglik_batches_score_as_one_at_a_time(tiny_setup, tmp_path, monkeypatch
         assert four[key]["response"] == record["response"] and four[key]["correct"] == record["correct"]
         for letter, value in record["option_log_probs"].items():
             assert four[key]["option_log_probs"][letter] == pytest.approx(value, abs=1e-5)
-
