@@ -34,6 +34,7 @@ from speechgap.data.types import PairedDataset
 from speechgap.errors import ConfigError
 from speechgap.evaluation.methods import get_method, method_names
 from speechgap.evaluation.result import EvalResult
+from speechgap.evaluation.run import DEFAULT_BATCH_SIZE as EVAL_BATCH_SIZE
 from speechgap.evaluation.run import EvalSettings
 from speechgap.interventions.run import REDUNDANCY, InterventionResult, InterventionSettings
 from speechgap.io import prepare_out_dir
@@ -163,7 +164,7 @@ def evaluate(
     modality: str | Sequence[str] = ("speech", "text"),
     limit: int | None = None,
     max_new_tokens: int = 256,
-    batch_size: int = 16,
+    batch_size: int = EVAL_BATCH_SIZE,
     answer_mode: str = "generate",
     scoring_mode: str | None = None,
     mcq_protocol: str = "speechgap",
@@ -689,7 +690,7 @@ def study(
     analysis_limit: int | None = None,
     include_layer0: bool = False,
     instruction: str | None = None,
-    batch_size: int = 16,
+    batch_size: int = EVAL_BATCH_SIZE,
     progress: bool = False,
 ) -> StudyResult:
     """One point per checkpoint of a zoo: regress the gap on the measures (``speechgap study``, paper 1)."""

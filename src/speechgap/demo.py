@@ -18,6 +18,7 @@ import numpy as np
 
 from speechgap.data.types import PairedDataset
 from speechgap.errors import ConfigError
+from speechgap.evaluation.run import DEFAULT_BATCH_SIZE
 from speechgap.io import atomic_write_json, atomic_write_text
 from speechgap.provenance import provenance
 
@@ -49,7 +50,7 @@ class DemoSettings:
     max_new_tokens: int = 8
     analysis_limit: int | None = None
     path_samples: int = 3
-    batch_size: int = 16
+    batch_size: int = DEFAULT_BATCH_SIZE
     fixes_limit: int = 64
     dap_tau: float = 0.98
     dap_deep_tau: float = 0.88

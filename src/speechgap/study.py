@@ -20,6 +20,7 @@ import numpy as np
 
 from speechgap.data.types import PairedDataset
 from speechgap.errors import ConfigError, DataError
+from speechgap.evaluation.run import DEFAULT_BATCH_SIZE
 from speechgap.io import RunLock, atomic_write_json, prepare_out_dir, read_json, remove_stale_temp_files
 
 MEASURES = {
@@ -53,7 +54,7 @@ class StudySettings:
     analysis_limit: int | None = None
     include_layer0: bool = False
     instruction: str | None = None
-    batch_size: int = 16
+    batch_size: int = DEFAULT_BATCH_SIZE
 
     def __post_init__(self) -> None:
         """Refuse settings that cannot work, before any checkpoint is loaded."""

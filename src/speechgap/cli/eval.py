@@ -6,6 +6,7 @@ import argparse
 
 from speechgap.cli.common import add_model_arguments, add_prompt_arguments
 from speechgap.cli.judging import JUDGE_ARGUMENT_FLAGS, add_judge_arguments, make_judge
+from speechgap.evaluation.run import DEFAULT_BATCH_SIZE
 
 ARGUMENT_FLAGS: dict[str, str] = {}  # filled below, after the judge's flags
 
@@ -22,8 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size",
         type=int,
-        default=16,
-        help="samples per forward pass (default 16; left-padded, the answers equal one at a time)",
+        default=DEFAULT_BATCH_SIZE,
+        help=f"samples per forward pass (default {DEFAULT_BATCH_SIZE}; left-padded, the answers equal one at a "
+        "time)",
     )
     parser.add_argument(
         "--answer-mode",

@@ -63,7 +63,7 @@ class AnswersQuestions(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
 
-DEFAULT_BATCH_SIZE = 16
+DEFAULT_BATCH_SIZE = 32
 """Samples per forward pass of an evaluation unless asked otherwise (``--batch-size``)."""
 
 _RUN_FREE_SETTINGS = ("batch_size",)
@@ -79,7 +79,7 @@ class EvalSettings:
         answer_mode: ``"generate"`` or ``"loglik"`` (multiple choice only).
         max_new_tokens: generation budget per answer (``generate``).
         batch_size: samples per forward pass (left-padded; the answers equal one-at-a-time answers, so it is not
-            part of a run's identity: a folder resumes under another batch size). Default 16.
+            part of a run's identity: a folder resumes under another batch size). Default 32.
         scoring_mode: force one scoring mode for every sample; None decides per sample from its subset
             (VoiceBench / SpeechMMLU names), falling back to ``mcq`` when it has choices.
         mcq_protocol: the scoring protocol of every mode (multiple choice, BBH, refusal, IFEval, the
