@@ -6,7 +6,6 @@ import argparse
 
 from speechgap.cli.common import add_model_arguments, add_prompt_arguments
 from speechgap.cli.judging import JUDGE_ARGUMENT_FLAGS, add_judge_arguments, make_judge
-from speechgap.evaluation.run import DEFAULT_BATCH_SIZE
 
 ARGUMENT_FLAGS: dict[str, str] = {}  # filled below, after the judge's flags
 
@@ -23,9 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size",
         type=int,
-        default=DEFAULT_BATCH_SIZE,
-        help=f"samples per forward pass (default {DEFAULT_BATCH_SIZE}; left-padded, the answers equal one at a "
-        "time)",
+        default=None,
+        help="samples per forward pass (default 32, speechgap.evaluation.run.DEFAULT_BATCH_SIZE; left-padded, "
+        "the answers equal one at a time)",
     )
     parser.add_argument(
         "--answer-mode",
@@ -109,7 +108,7 @@ def _evaluate(args: argparse.Namespace, evaluate):
         modality=args.modality,
         limit=args.limit,
         max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size,
+        **({} if args.batch_size is None else {"batch_size": args.batch_size}),
         answer_mode=args.answer_mode,
         scoring_mode=args.scoring_mode,
         mcq_protocol=args.mcq_protocol,
